@@ -1,6 +1,37 @@
-//! agent-sessions
-#![cfg_attr(docsrs, feature(doc_cfg))]
+//! # agent-sessions
+//!
+//! An embedded, concurrent, in-memory store of AI-agent sessions whose records and list API
+//! are wire-compatible with AgentScope 2.0.0's session service (`GET /sessions/` with header
+//! `x-user-id` and query `agent_id`, answering `{"sessions": [SessionRecord], "total": n}`).
+//!
+//! - [`model`]: the wire types, [`SessionRecord`] and everything in it. Records written by
+//!   AgentScope (or by newer versions of it) round-trip unchanged, unknown fields included.
+//! - [`SessionStore`]: the store. A cheap-to-clone, `Send + Sync` handle; create, get,
+//!   insert, update (atomic, with compare-and-swap), delete, and list by (user, agent) with
+//!   order, paging, cursors and filters. [`SessionStore::list_json`] answers with the bytes of
+//!   the list answer without serializing anything.
+//! - [`StoreError`]: the one error type; every failure leaves the store unchanged.
+//!
+//! ```
+//! use agent_sessions::{ListQuery, NewSession, SessionStore};
+//! let store = SessionStore::new();
+//! store.create(NewSession::new("user-1", "agent-1").name("First"))?;
+//! let page = store.list(&ListQuery::new("user-1", "agent-1").limit(20));
+//! assert_eq!(page.total, 1);
+//! # Ok::<(), agent_sessions::StoreError>(())
+//! ```
 
+mod error;
 pub mod model;
+mod store;
 
+pub use error::StoreError;
 pub use model::{ListSessionsResponse, SessionRecord};
+pub use store::{
+    Cursor, ListQuery, NewSession, Order, SessionStore, SessionStoreBuilder, UnknownOrder,
+    Versioned,
+};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

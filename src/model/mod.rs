@@ -30,5 +30,4 @@ pub use timestamp::{format_timestamp, parse_timestamp};
 /// A JSON object as kept in `extra`, `metadata` and `parameters` fields (insertion-ordered).
 pub type Object = serde_json::Map<String, serde_json::Value>;
 
-pub(crate) use record::default_name;
-pub(crate) use timestamp::now;
+pub(crate) use timestamp::{now, truncate_micros};

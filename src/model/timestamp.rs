@@ -60,6 +60,11 @@ pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// `t` truncated to whole microseconds, the precision of every stored timestamp.
+pub(crate) fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
 /// `serialize_with` for a record timestamp.
 pub(crate) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_timestamp(t))

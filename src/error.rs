@@ -1,0 +1,109 @@
+//! The one error type of the store.
+
+/// Why a store operation was refused. Whatever the error, the store is unchanged.
+///
+/// Every message says what to do next.
+///
+/// ```
+/// use agent_sessions::{SessionStore, StoreError};
+/// let store = SessionStore::new();
+/// let err = store.delete("user-1", "agent-1", "no-such-id").unwrap_err();
+/// assert!(matches!(err, StoreError::NotFound { .. }));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// An id (`user_id`, `agent_id` or the session `id`) is empty.
+    #[error("{field} is empty: every session needs a non-empty {field}")]
+    EmptyId {
+        /// Which id: `user_id`, `agent_id` or `id`.
+        field: &'static str,
+    },
+    /// An id is longer than the store allows.
+    #[error(
+        "{field} is {len} bytes, over the limit of {limit}: use a shorter id, or raise the \
+         store's `max_id_bytes`"
+    )]
+    IdTooLong {
+        /// Which id: `user_id`, `agent_id` or `id`.
+        field: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The store's limit.
+        limit: usize,
+    },
+    /// A record's compact JSON encoding is larger than the store allows.
+    #[error(
+        "session {id:?} encodes to {size} bytes of JSON, over the limit of {limit}: trim its \
+         state (for example summarise the context), or raise the store's `max_record_bytes`"
+    )]
+    RecordTooLarge {
+        /// The session id.
+        id: String,
+        /// Its compact JSON size in bytes.
+        size: usize,
+        /// The store's limit.
+        limit: usize,
+    },
+    /// A session with this id already exists for this user and agent.
+    #[error(
+        "session {id:?} already exists for user {user_id:?} and agent {agent_id:?}: use \
+         `update` to change it, or give the new session another id"
+    )]
+    DuplicateId {
+        /// The owner.
+        user_id: String,
+        /// The agent.
+        agent_id: String,
+        /// The session id.
+        id: String,
+    },
+    /// No session with this id exists for this user and agent.
+    #[error("session {id:?} not found for user {user_id:?} and agent {agent_id:?}")]
+    NotFound {
+        /// The owner asked for.
+        user_id: String,
+        /// The agent asked for.
+        agent_id: String,
+        /// The session id asked for.
+        id: String,
+    },
+    /// A compare-and-swap update found the session at another version.
+    #[error(
+        "session {id:?} is at version {actual}, not {expected}: someone else changed it; read \
+         it again and retry"
+    )]
+    VersionConflict {
+        /// The session id.
+        id: String,
+        /// The version the caller expected.
+        expected: u64,
+        /// The version the session is at.
+        actual: u64,
+    },
+    /// An update tried to change a field that never changes after creation.
+    #[error(
+        "the update changed `{field}` of session {id:?}, which never changes after creation; \
+         the session is unchanged (to move a session, insert a copy and delete the original)"
+    )]
+    IdentityChanged {
+        /// The session id.
+        id: String,
+        /// `id`, `user_id`, `agent_id` or `created_at`.
+        field: &'static str,
+    },
+    /// A list cursor that this crate did not make, or that was damaged.
+    #[error("invalid list cursor: {reason}; use a cursor exactly as a previous page gave it")]
+    InvalidCursor {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A record could not be encoded as JSON (a map key that is not a string, say).
+    #[error("session {id:?} cannot be encoded as JSON: {source}")]
+    Encode {
+        /// The session id.
+        id: String,
+        /// What serde_json said.
+        source: serde_json::Error,
+    },
+}

@@ -1,0 +1,67 @@
+//! One stored version of a session: the record, its cached JSON and its version.
+
+use std::sync::Arc;
+
+use crate::model::SessionRecord;
+use crate::StoreError;
+
+/// A key of the partition's ordered indexes: a timestamp in microseconds, ties by id.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SortKey {
+    pub(crate) micros: i64,
+    pub(crate) id: Arc<str>,
+}
+
+/// An immutable version of one session. Writers replace the whole `Arc<Entry>`; readers never
+/// see a half-applied change.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    /// The session id, shared with the index keys.
+    pub(crate) id: Arc<str>,
+    pub(crate) record: Arc<SessionRecord>,
+    /// The record's compact JSON: `serde_json::to_vec(&*record)`, computed once per version.
+    pub(crate) json: Box<[u8]>,
+    /// Unique in the store and growing with every write (see `Versioned`).
+    pub(crate) version: u64,
+}
+
+impl Entry {
+    /// Encodes `record` (outside any lock) and checks it against the size limit.
+    pub(crate) fn encode(
+        record: SessionRecord,
+        version: u64,
+        max_record_bytes: usize,
+    ) -> Result<Self, StoreError> {
+        let json = serde_json::to_vec(&record).map_err(|source| StoreError::Encode {
+            id: record.id.clone(),
+            source,
+        })?;
+        if json.len() > max_record_bytes {
+            return Err(StoreError::RecordTooLarge {
+                id: record.id,
+                size: json.len(),
+                limit: max_record_bytes,
+            });
+        }
+        Ok(Self {
+            id: Arc::from(record.id.as_str()),
+            record: Arc::new(record),
+            json: json.into_boxed_slice(),
+            version,
+        })
+    }
+
+    pub(crate) fn created_key(&self) -> SortKey {
+        SortKey {
+            micros: self.record.created_at.timestamp_micros(),
+            id: Arc::clone(&self.id),
+        }
+    }
+
+    pub(crate) fn updated_key(&self) -> SortKey {
+        SortKey {
+            micros: self.record.updated_at.timestamp_micros(),
+            id: Arc::clone(&self.id),
+        }
+    }
+}

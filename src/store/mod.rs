@@ -1,0 +1,527 @@
+//! The store: a cheap-to-clone handle over per-(user, agent) partitions.
+
+mod builder;
+mod entry;
+mod new_session;
+mod partition;
+mod query;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use crate::model::{now, SessionRecord};
+use crate::{ListSessionsResponse, StoreError};
+use entry::Entry;
+use partition::Partition;
+
+pub use builder::SessionStoreBuilder;
+pub use new_session::NewSession;
+pub use query::{Cursor, ListQuery, Order, UnknownOrder};
+
+/// A session with the version it was read or written at.
+///
+/// Every write of a session (create, insert, update) gives it a new version, larger than any
+/// the store gave before, so a version never names two different states, not even across a
+/// delete and a re-create with the same id. Give the version back to
+/// [`SessionStore::update_if_version`] for a compare-and-swap.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Versioned {
+    /// The session.
+    pub record: Arc<SessionRecord>,
+    /// Its version.
+    pub version: u64,
+}
+
+/// An embedded, concurrent, in-memory store of agent sessions.
+///
+/// A `SessionStore` is a handle: cloning it is cheap and every clone sees the same sessions. It
+/// is `Send + Sync`; no external lock is needed. Methods return owned values (`Arc`s), never
+/// guards, so a caller cannot deadlock the store by holding a result.
+///
+/// Sessions are kept per (user, agent): a call that names one user and agent never looks at
+/// another's sessions, and its cost does not grow with what others hold. Session ids are unique
+/// within a (user, agent).
+///
+/// ```
+/// use agent_sessions::{ListQuery, NewSession, Order, SessionStore};
+/// let store = SessionStore::new();
+/// let rec = store.create(NewSession::new("user-1", "agent-1").workspace_id("ws").name("First"))?;
+/// let got = store.get("user-1", "agent-1", &rec.id).unwrap();
+/// assert_eq!(got.config.name, "First");
+///
+/// let rec = store.update("user-1", "agent-1", &rec.id, |r| r.config.name = "x".into())?;
+/// assert_eq!(rec.config.name, "x");
+///
+/// let page = store.list(&ListQuery::new("user-1", "agent-1").limit(20).order(Order::UpdatedDesc));
+/// assert_eq!(page.total, 1);
+/// let body = store.list_json(&ListQuery::new("user-1", "agent-1"));
+/// assert_eq!(body, serde_json::to_vec(&store.list(&ListQuery::new("user-1", "agent-1"))).unwrap());
+///
+/// store.delete("user-1", "agent-1", &rec.id)?;
+/// assert!(store.is_empty());
+/// # Ok::<(), agent_sessions::StoreError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct SessionStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// user -> agent -> partition. A guard on this map is never held while calling it again,
+    /// and never taken while a partition lock is held.
+    users: DashMap<Box<str>, HashMap<Box<str>, Arc<Partition>>>,
+    len: AtomicUsize,
+    /// The last version handed out.
+    last_version: AtomicU64,
+    max_id_bytes: usize,
+    max_record_bytes: usize,
+}
+
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<SessionStore>();
+};
+
+impl Default for SessionStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SessionStore {
+    /// An empty store with the default limits (see [`SessionStoreBuilder`]).
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder to set the store's limits.
+    ///
+    /// ```
+    /// let store = agent_sessions::SessionStore::builder().max_id_bytes(64).build();
+    /// assert!(store.is_empty());
+    /// ```
+    pub fn builder() -> SessionStoreBuilder {
+        SessionStoreBuilder::default()
+    }
+
+    fn from_builder(b: &SessionStoreBuilder) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                users: DashMap::new(),
+                len: AtomicUsize::new(0),
+                last_version: AtomicU64::new(0),
+                max_id_bytes: b.max_id_bytes,
+                max_record_bytes: b.max_record_bytes,
+            }),
+        }
+    }
+
+    /// Creates a session with AgentScope's defaults for whatever `new` leaves unset.
+    ///
+    /// Fails with [`StoreError::DuplicateId`] if `new` names an id the user and agent already
+    /// have, and with the id and size errors of [`SessionStore::insert`].
+    pub fn create(&self, new: NewSession) -> Result<Arc<SessionRecord>, StoreError> {
+        self.insert(new.into_record(now()))
+    }
+
+    /// Imports a full record as it is (ids, timestamps, state).
+    ///
+    /// Timestamps are kept to the microsecond, as everywhere in the store.
+    ///
+    /// ```
+    /// use agent_sessions::{SessionRecord, SessionStore, StoreError};
+    /// let store = SessionStore::new();
+    /// let rec: SessionRecord = serde_json::from_str(
+    ///     r#"{"id":"s1","user_id":"u","agent_id":"a","config":{"workspace_id":"w"}}"#,
+    /// ).unwrap();
+    /// store.insert(rec.clone())?;
+    /// assert!(matches!(store.insert(rec), Err(StoreError::DuplicateId { .. })));
+    /// # Ok::<(), StoreError>(())
+    /// ```
+    pub fn insert(&self, mut record: SessionRecord) -> Result<Arc<SessionRecord>, StoreError> {
+        self.check_ids(&record.user_id, &record.agent_id, &record.id)?;
+        record.created_at = crate::model::truncate_micros(record.created_at);
+        record.updated_at = crate::model::truncate_micros(record.updated_at);
+        let entry = Entry::encode(record, self.next_version(), self.inner.max_record_bytes)?;
+        let entry = Arc::new(entry);
+        let (user, agent) = (&entry.record.user_id, &entry.record.agent_id);
+        loop {
+            let part = self.partition_or_create(user, agent);
+            let mut data = part.data.write();
+            if data.retired {
+                continue; // deleted under us: look it up again
+            }
+            if data.by_id.contains_key(&*entry.id) {
+                return Err(StoreError::DuplicateId {
+                    user_id: user.clone(),
+                    agent_id: agent.clone(),
+                    id: entry.record.id.clone(),
+                });
+            }
+            data.insert(Arc::clone(&entry));
+            self.inner.len.fetch_add(1, Ordering::Relaxed);
+            return Ok(Arc::clone(&entry.record));
+        }
+    }
+
+    /// The session `id` of `user_id` with `agent_id`, if there is one.
+    pub fn get(&self, user_id: &str, agent_id: &str, id: &str) -> Option<Arc<SessionRecord>> {
+        self.entry(user_id, agent_id, id)
+            .map(|e| Arc::clone(&e.record))
+    }
+
+    /// The session and its version, for a later [`SessionStore::update_if_version`].
+    ///
+    /// ```
+    /// use agent_sessions::{NewSession, SessionStore};
+    /// let store = SessionStore::new();
+    /// let rec = store.create(NewSession::new("u", "a"))?;
+    /// let v1 = store.get_versioned("u", "a", &rec.id).unwrap().version;
+    /// store.update("u", "a", &rec.id, |r| r.config.name = "x".into())?;
+    /// assert!(store.get_versioned("u", "a", &rec.id).unwrap().version > v1);
+    /// # Ok::<(), agent_sessions::StoreError>(())
+    /// ```
+    pub fn get_versioned(&self, user_id: &str, agent_id: &str, id: &str) -> Option<Versioned> {
+        self.entry(user_id, agent_id, id).map(|e| Versioned {
+            record: Arc::clone(&e.record),
+            version: e.version,
+        })
+    }
+
+    /// The session's compact JSON, exactly `serde_json::to_vec(&*record)`, from the cache.
+    ///
+    /// ```
+    /// use agent_sessions::{NewSession, SessionStore};
+    /// let store = SessionStore::new();
+    /// let rec = store.create(NewSession::new("u", "a"))?;
+    /// assert_eq!(store.get_json("u", "a", &rec.id).unwrap(), serde_json::to_vec(&*rec).unwrap());
+    /// # Ok::<(), agent_sessions::StoreError>(())
+    /// ```
+    pub fn get_json(&self, user_id: &str, agent_id: &str, id: &str) -> Option<Vec<u8>> {
+        self.entry(user_id, agent_id, id).map(|e| e.json.to_vec())
+    }
+
+    /// Changes a session atomically: `f` gets a private copy of the record, and the copy
+    /// replaces the session with `updated_at` set to now and the version bumped.
+    ///
+    /// `f` runs without any lock held. If another writer changed the session meanwhile, `f`
+    /// runs again on the new version, so it may run more than once: make it a function of the
+    /// record it is given. If `f` panics, the panic propagates and the store is unchanged.
+    /// If `f` changes `id`, `user_id`, `agent_id` or `created_at`, the update fails with
+    /// [`StoreError::IdentityChanged`] and the store is unchanged.
+    ///
+    /// ```
+    /// use agent_sessions::{NewSession, SessionStore};
+    /// let store = SessionStore::new();
+    /// let rec = store.create(NewSession::new("u", "a"))?;
+    /// let rec = store.update("u", "a", &rec.id, |r| r.state.cur_iter += 1)?;
+    /// assert_eq!(rec.state.cur_iter, 1);
+    /// assert!(store.update("u", "a", &rec.id, |r| r.user_id = "v".into()).is_err());
+    /// # Ok::<(), agent_sessions::StoreError>(())
+    /// ```
+    pub fn update<F>(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        id: &str,
+        f: F,
+    ) -> Result<Arc<SessionRecord>, StoreError>
+    where
+        F: FnMut(&mut SessionRecord),
+    {
+        self.update_inner(user_id, agent_id, id, None, f)
+            .map(|v| v.record)
+    }
+
+    /// Like [`SessionStore::update`], but only if the session is still at `expected_version`;
+    /// else fails with [`StoreError::VersionConflict`] and changes nothing. This is how two
+    /// writers avoid losing each other's changes across a read-think-write cycle.
+    ///
+    /// ```
+    /// use agent_sessions::{NewSession, SessionStore, StoreError};
+    /// let store = SessionStore::new();
+    /// let rec = store.create(NewSession::new("u", "a"))?;
+    /// let v = store.get_versioned("u", "a", &rec.id).unwrap();
+    /// let v2 = store.update_if_version("u", "a", &rec.id, v.version, |r| r.config.name = "A".into())?;
+    /// assert!(v2.version > v.version);
+    /// let stale = store.update_if_version("u", "a", &rec.id, v.version, |r| r.config.name = "B".into());
+    /// assert!(matches!(stale, Err(StoreError::VersionConflict { .. })));
+    /// assert_eq!(store.get("u", "a", &rec.id).unwrap().config.name, "A");
+    /// # Ok::<(), StoreError>(())
+    /// ```
+    pub fn update_if_version<F>(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        id: &str,
+        expected_version: u64,
+        f: F,
+    ) -> Result<Versioned, StoreError>
+    where
+        F: FnMut(&mut SessionRecord),
+    {
+        self.update_inner(user_id, agent_id, id, Some(expected_version), f)
+    }
+
+    fn update_inner<F>(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        id: &str,
+        expected_version: Option<u64>,
+        mut f: F,
+    ) -> Result<Versioned, StoreError>
+    where
+        F: FnMut(&mut SessionRecord),
+    {
+        let not_found = || not_found(user_id, agent_id, id);
+        let part = self.partition(user_id, agent_id).ok_or_else(not_found)?;
+        loop {
+            let current = part.data.read().by_id.get(id).cloned().ok_or_else(not_found)?;
+            check_version(&current, expected_version)?;
+            let mut copy = SessionRecord::clone(&current.record);
+            f(&mut copy);
+            check_identity(&current.record, &copy)?;
+            copy.updated_at = now().max(current.record.updated_at);
+            let entry = Entry::encode(copy, self.next_version(), self.inner.max_record_bytes)?;
+            let entry = Arc::new(entry);
+            let mut data = part.data.write();
+            match data.by_id.get(id) {
+                Some(now_there) if Arc::ptr_eq(now_there, &current) => {
+                    data.replace(Arc::clone(&entry));
+                    return Ok(Versioned {
+                        record: Arc::clone(&entry.record),
+                        version: entry.version,
+                    });
+                }
+                // Changed meanwhile: a compare-and-swap fails, a plain update runs f again.
+                Some(newer) => check_version(newer, expected_version)?,
+                None => return Err(not_found()),
+            }
+        }
+    }
+
+    /// Removes a session and returns it; fails with [`StoreError::NotFound`] if there is none.
+    pub fn delete(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        id: &str,
+    ) -> Result<Arc<SessionRecord>, StoreError> {
+        let not_found = || not_found(user_id, agent_id, id);
+        let part = self.partition(user_id, agent_id).ok_or_else(not_found)?;
+        let (removed, now_empty) = {
+            let mut data = part.data.write();
+            let removed = data.remove(id).ok_or_else(not_found)?;
+            (removed, data.by_id.is_empty())
+        };
+        self.inner.len.fetch_sub(1, Ordering::Relaxed);
+        if now_empty {
+            self.drop_partition_if_empty(user_id, agent_id, &part);
+        }
+        Ok(Arc::clone(&removed.record))
+    }
+
+    /// Removes every session of `user_id` with `agent_id`; returns how many there were.
+    ///
+    /// ```
+    /// use agent_sessions::{NewSession, SessionStore};
+    /// let store = SessionStore::new();
+    /// store.create(NewSession::new("u", "a"))?;
+    /// store.create(NewSession::new("u", "b"))?;
+    /// assert_eq!(store.delete_agent("u", "a"), 1);
+    /// assert_eq!(store.len(), 1);
+    /// # Ok::<(), agent_sessions::StoreError>(())
+    /// ```
+    pub fn delete_agent(&self, user_id: &str, agent_id: &str) -> usize {
+        let removed = {
+            let Some(mut agents) = self.inner.users.get_mut(user_id) else {
+                return 0;
+            };
+            agents.remove(agent_id)
+        };
+        self.inner.users.remove_if(user_id, |_, agents| agents.is_empty());
+        let n = removed.map_or(0, |p| p.data.write().retire());
+        self.inner.len.fetch_sub(n, Ordering::Relaxed);
+        n
+    }
+
+    /// Removes every session of `user_id`, with every agent (erasure of a user's data);
+    /// returns how many there were.
+    ///
+    /// ```
+    /// use agent_sessions::{NewSession, SessionStore};
+    /// let store = SessionStore::new();
+    /// store.create(NewSession::new("u", "a"))?;
+    /// store.create(NewSession::new("u", "b"))?;
+    /// store.create(NewSession::new("v", "a"))?;
+    /// assert_eq!(store.delete_all("u"), 2);
+    /// assert_eq!(store.len(), 1);
+    /// # Ok::<(), agent_sessions::StoreError>(())
+    /// ```
+    pub fn delete_all(&self, user_id: &str) -> usize {
+        let Some((_, agents)) = self.inner.users.remove(user_id) else {
+            return 0;
+        };
+        let n = agents.values().map(|p| p.data.write().retire()).sum();
+        self.inner.len.fetch_sub(n, Ordering::Relaxed);
+        n
+    }
+
+    /// A page of `user_id`'s sessions with `agent_id`, and how many match in all.
+    ///
+    /// The page and `total` are taken at one instant, under one brief read lock of that user
+    /// and agent's partition: `total` is exact for that instant. The page holds `Arc`s to the
+    /// stored records; nothing is copied. An unknown user or agent gives an empty page.
+    ///
+    /// Cost: O(log n + offset + page size), n being this user and agent's session count; a
+    /// filter (`source`, `source_schedule_id`, `workspace_id`) adds a scan of those n.
+    pub fn list(&self, query: &ListQuery) -> ListSessionsResponse {
+        let Some(part) = self.partition(&query.user_id, &query.agent_id) else {
+            return ListSessionsResponse::default();
+        };
+        let (entries, total) = part.data.read().select(query);
+        ListSessionsResponse {
+            sessions: entries.iter().map(|e| Arc::clone(&e.record)).collect(),
+            total,
+        }
+    }
+
+    /// The list answer as JSON bytes: the same bytes as
+    /// `serde_json::to_vec(&store.list(query))`, made by concatenating each session's cached
+    /// encoding (nothing is serialized).
+    pub fn list_json(&self, query: &ListQuery) -> Vec<u8> {
+        const HEAD: &[u8] = b"{\"sessions\":[";
+        const TAIL: &[u8] = b"],\"total\":";
+        let (entries, total) = match self.partition(&query.user_id, &query.agent_id) {
+            Some(part) => part.data.read().select(query),
+            None => (Vec::new(), 0),
+        };
+        let body: usize = entries.iter().map(|e| e.json.len() + 1).sum();
+        let mut out = Vec::with_capacity(HEAD.len() + body + TAIL.len() + 21);
+        out.extend_from_slice(HEAD);
+        for (i, e) in entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&e.json);
+        }
+        out.extend_from_slice(TAIL);
+        out.extend_from_slice(total.to_string().as_bytes());
+        out.push(b'}');
+        out
+    }
+
+    /// How many sessions `user_id` has with `agent_id`.
+    pub fn count(&self, user_id: &str, agent_id: &str) -> usize {
+        self.partition(user_id, agent_id)
+            .map_or(0, |p| p.data.read().by_id.len())
+    }
+
+    /// How many sessions the store holds. Exact when no writer is running; otherwise it may
+    /// lag the writers by the few in flight.
+    pub fn len(&self) -> usize {
+        self.inner.len.load(Ordering::Relaxed)
+    }
+
+    /// Whether the store holds no session (see [`SessionStore::len`]).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn next_version(&self) -> u64 {
+        self.inner.last_version.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn entry(&self, user_id: &str, agent_id: &str, id: &str) -> Option<Arc<Entry>> {
+        let part = self.partition(user_id, agent_id)?;
+        let data = part.data.read();
+        data.by_id.get(id).cloned()
+    }
+
+    /// The partition of (user, agent), if it exists. The map guard is dropped on return.
+    fn partition(&self, user_id: &str, agent_id: &str) -> Option<Arc<Partition>> {
+        self.inner.users.get(user_id)?.get(agent_id).cloned()
+    }
+
+    fn partition_or_create(&self, user_id: &str, agent_id: &str) -> Arc<Partition> {
+        if let Some(p) = self.partition(user_id, agent_id) {
+            return p;
+        }
+        let mut agents = self.inner.users.entry(user_id.into()).or_default();
+        Arc::clone(agents.entry(agent_id.into()).or_default())
+    }
+
+    /// Unlinks `part` from the map if it is still the (user, agent) partition and is empty.
+    fn drop_partition_if_empty(&self, user_id: &str, agent_id: &str, part: &Arc<Partition>) {
+        {
+            let Some(mut agents) = self.inner.users.get_mut(user_id) else {
+                return;
+            };
+            let ours = agents.get(agent_id).is_some_and(|p| Arc::ptr_eq(p, part));
+            // Map guard -> partition lock is the allowed order.
+            if ours && part.data.write().retire_if_empty() {
+                agents.remove(agent_id);
+            }
+        }
+        self.inner.users.remove_if(user_id, |_, agents| agents.is_empty());
+    }
+
+    fn check_ids(&self, user_id: &str, agent_id: &str, id: &str) -> Result<(), StoreError> {
+        let limit = self.inner.max_id_bytes;
+        for (field, value) in [("user_id", user_id), ("agent_id", agent_id), ("id", id)] {
+            if value.is_empty() {
+                return Err(StoreError::EmptyId { field });
+            }
+            if value.len() > limit {
+                return Err(StoreError::IdTooLong {
+                    field,
+                    len: value.len(),
+                    limit,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn not_found(user_id: &str, agent_id: &str, id: &str) -> StoreError {
+    StoreError::NotFound {
+        user_id: user_id.to_owned(),
+        agent_id: agent_id.to_owned(),
+        id: id.to_owned(),
+    }
+}
+
+fn check_version(entry: &Entry, expected: Option<u64>) -> Result<(), StoreError> {
+    match expected {
+        Some(v) if v != entry.version => Err(StoreError::VersionConflict {
+            id: entry.record.id.clone(),
+            expected: v,
+            actual: entry.version,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn check_identity(before: &SessionRecord, after: &SessionRecord) -> Result<(), StoreError> {
+    let field = if after.id != before.id {
+        "id"
+    } else if after.user_id != before.user_id {
+        "user_id"
+    } else if after.agent_id != before.agent_id {
+        "agent_id"
+    } else if after.created_at != before.created_at {
+        "created_at"
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::IdentityChanged {
+        id: before.id.clone(),
+        field,
+    })
+}

@@ -1,0 +1,132 @@
+//! The sessions of one (user, agent): an id map and two ordered indexes under one lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use super::entry::{Entry, SortKey};
+use super::query::ListQuery;
+
+/// One (user, agent)'s sessions.
+///
+/// Lock order: a caller may take this lock while holding a guard of the store's user map, never
+/// the other way round.
+#[derive(Debug, Default)]
+pub(crate) struct Partition {
+    pub(crate) data: RwLock<PartitionData>,
+}
+
+/// Invariant: `by_id`, `by_created` and `by_updated` hold the same entries; a retired partition
+/// is empty and is no longer reachable from the store's map, so writers that still hold it must
+/// look the partition up again.
+#[derive(Debug, Default)]
+pub(crate) struct PartitionData {
+    pub(crate) by_id: HashMap<Arc<str>, Arc<Entry>>,
+    by_created: BTreeMap<SortKey, Arc<Entry>>,
+    by_updated: BTreeMap<SortKey, Arc<Entry>>,
+    pub(crate) retired: bool,
+}
+
+impl PartitionData {
+    /// Adds an entry whose id is not present.
+    pub(crate) fn insert(&mut self, entry: Arc<Entry>) {
+        self.by_created.insert(entry.created_key(), Arc::clone(&entry));
+        self.by_updated.insert(entry.updated_key(), Arc::clone(&entry));
+        self.by_id.insert(Arc::clone(&entry.id), entry);
+    }
+
+    /// Removes the entry with this id.
+    pub(crate) fn remove(&mut self, id: &str) -> Option<Arc<Entry>> {
+        let entry = self.by_id.remove(id)?;
+        self.by_created.remove(&entry.created_key());
+        self.by_updated.remove(&entry.updated_key());
+        Some(entry)
+    }
+
+    /// Replaces the entry with `new`'s id (which must be present) by `new`.
+    pub(crate) fn replace(&mut self, new: Arc<Entry>) {
+        self.remove(&new.id);
+        self.insert(new);
+    }
+
+    /// Empties the partition and marks it retired; returns how many sessions it held.
+    pub(crate) fn retire(&mut self) -> usize {
+        let n = self.by_id.len();
+        self.by_id = HashMap::new();
+        self.by_created = BTreeMap::new();
+        self.by_updated = BTreeMap::new();
+        self.retired = true;
+        n
+    }
+
+    /// Retires the partition if it holds no session; returns whether it did.
+    pub(crate) fn retire_if_empty(&mut self) -> bool {
+        if self.by_id.is_empty() && !self.retired {
+            self.retired = true;
+            return true;
+        }
+        false
+    }
+
+    /// The page `query` asks for, and how many sessions match its filters in all.
+    ///
+    /// Cost: O(log n + offset + page) without filters; a filter scans the partition.
+    pub(crate) fn select(&self, query: &ListQuery) -> (Vec<Arc<Entry>>, usize) {
+        let order = query.effective_order();
+        let index = if order.by_updated() {
+            &self.by_updated
+        } else {
+            &self.by_created
+        };
+        let limit = query.limit.unwrap_or(usize::MAX);
+        let range = match &query.cursor {
+            None => (Bound::Unbounded, Bound::Unbounded),
+            Some(c) => {
+                let at = SortKey {
+                    micros: c.micros,
+                    id: Arc::from(c.id.as_str()),
+                };
+                if order.descending() {
+                    (Bound::Unbounded, Bound::Excluded(at))
+                } else {
+                    (Bound::Excluded(at), Bound::Unbounded)
+                }
+            }
+        };
+        let iter = index.range(range).map(|(_, e)| e);
+        let page: Vec<Arc<Entry>> = if query.is_filtered() {
+            let matching = |e: &&Arc<Entry>| query.matches(&e.record);
+            collect_page(iter, order.descending(), matching, query.offset, limit)
+        } else {
+            collect_page(iter, order.descending(), |_| true, query.offset, limit)
+        };
+        let total = if query.is_filtered() {
+            self.by_id.values().filter(|e| query.matches(&e.record)).count()
+        } else {
+            self.by_id.len()
+        };
+        (page, total)
+    }
+}
+
+fn collect_page<'a, I, F>(
+    iter: I,
+    descending: bool,
+    keep: F,
+    offset: usize,
+    limit: usize,
+) -> Vec<Arc<Entry>>
+where
+    I: DoubleEndedIterator<Item = &'a Arc<Entry>>,
+    F: FnMut(&&'a Arc<Entry>) -> bool,
+{
+    let mut page = Vec::with_capacity(limit.min(64));
+    if descending {
+        page.extend(iter.rev().filter(keep).skip(offset).take(limit).cloned());
+    } else {
+        page.extend(iter.filter(keep).skip(offset).take(limit).cloned());
+    }
+    page
+}
