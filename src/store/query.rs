@@ -181,7 +181,7 @@ impl FromStr for Cursor {
 /// AgentScope's `GET /sessions/`.
 ///
 /// ```
-/// use agent_sessions::{ListQuery, Order, SessionSource};
+/// use agent_sessions::{model::SessionSource, ListQuery, Order};
 /// let q = ListQuery::new("user-1", "agent-1")
 ///     .order(Order::UpdatedDesc)
 ///     .limit(20)
