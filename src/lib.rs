@@ -10,6 +10,8 @@
 //!   insert, update (atomic, with compare-and-swap), delete, and list by (user, agent) with
 //!   order, paging, cursors and filters. [`SessionStore::list_json`] answers with the bytes of
 //!   the list answer without serializing anything.
+//! - [`SessionBackend`]: the contract the store honours, for code and tests that should run
+//!   on other backends too (a networked one is planned).
 //! - [`StoreError`]: the one error type; every failure leaves the store unchanged.
 //!
 //! ```
@@ -21,10 +23,12 @@
 //! # Ok::<(), agent_sessions::StoreError>(())
 //! ```
 
+mod backend;
 mod error;
 pub mod model;
 mod store;
 
+pub use backend::SessionBackend;
 pub use error::StoreError;
 pub use model::{ListSessionsResponse, SessionRecord};
 pub use store::{
