@@ -61,8 +61,12 @@ pub trait SessionBackend: Send + Sync {
     where
         F: FnMut(&mut SessionRecord);
     /// See [`SessionStore::delete`].
-    fn delete(&self, user_id: &str, agent_id: &str, id: &str)
-        -> Result<Arc<SessionRecord>, StoreError>;
+    fn delete(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        id: &str,
+    ) -> Result<Arc<SessionRecord>, StoreError>;
     /// See [`SessionStore::delete_agent`].
     fn delete_agent(&self, user_id: &str, agent_id: &str) -> usize;
     /// See [`SessionStore::delete_all`].

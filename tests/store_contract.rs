@@ -10,7 +10,7 @@ contract_tests!(SessionStore::new());
 fn records_over_the_size_limit_are_refused() {
     let limit = 4096;
     contract::records_over_the_size_limit_are_refused(
-        SessionStore::builder().max_record_bytes(limit).build(),
+        &SessionStore::builder().max_record_bytes(limit).build(),
         limit,
     );
 }
@@ -26,15 +26,24 @@ fn id_limit_is_configurable() {
         .unwrap_err();
     assert!(matches!(
         err,
-        agent_sessions::StoreError::IdTooLong { field: "user_id", len: 5, limit: 4 }
+        agent_sessions::StoreError::IdTooLong {
+            field: "user_id",
+            len: 5,
+            limit: 4
+        }
     ));
 }
 
 #[test]
 fn bad_cursors_are_typed_errors() {
     use agent_sessions::{Cursor, StoreError};
-    for bad in ["", "x1.61", "c", "c1", "c1.", "cx.61", "c1.6", "c1.zz", "c1.ff", "é1.61", "c1.6é"] {
+    for bad in [
+        "", "x1.61", "c", "c1", "c1.", "cx.61", "c1.6", "c1.zz", "c1.ff", "é1.61", "c1.6é",
+    ] {
         let err = bad.parse::<Cursor>().unwrap_err();
-        assert!(matches!(err, StoreError::InvalidCursor { .. }), "{bad}: {err}");
+        assert!(
+            matches!(err, StoreError::InvalidCursor { .. }),
+            "{bad}: {err}"
+        );
     }
 }

@@ -70,7 +70,10 @@ fn the_docs_example_round_trips() {
     assert!(rec.state.context[0].role.is_none());
     // Integers stay integers where the docs wrote integers.
     let out = serde_json::to_value(&resp).unwrap();
-    assert_eq!(out["sessions"][0]["state"]["tool_context"]["max_cache_bytes"], json!(25000));
+    assert_eq!(
+        out["sessions"][0]["state"]["tool_context"]["max_cache_bytes"],
+        json!(25000)
+    );
     assert!(out["sessions"][0]["state"]["tool_context"]["max_cache_bytes"].is_u64());
     let mut expected = input;
     for s in expected["sessions"].as_array_mut().unwrap() {
@@ -161,11 +164,16 @@ fn unknown_fields_blocks_and_enum_values_survive_at_every_level() {
     content[2]["output"][0]["extra"] = json!({"a": 1});
     content.push(json!({"type": "audio", "id": "a1", "seconds": 1.5, "nested": {"x": [1]}}));
     content.push(json!({"no_type": true}));
-    content.push(json!({"type": "data", "id": "d", "source": {"type": "s3", "bucket": "b"}, "name": null}));
+    content.push(
+        json!({"type": "data", "id": "d", "source": {"type": "s3", "bucket": "b"}, "name": null}),
+    );
 
     let rec: SessionRecord = serde_json::from_value(input.clone()).unwrap();
     assert_eq!(rec.source, SessionSource::Other("channel".into()));
-    assert!(matches!(rec.state.context[1].content[5], ContentBlock::Unknown(_)));
+    assert!(matches!(
+        rec.state.context[1].content[5],
+        ContentBlock::Unknown(_)
+    ));
     assert_eq!(serde_json::to_value(&rec).unwrap(), normalise_record(input));
 }
 
@@ -190,16 +198,26 @@ fn timestamps_accept_zulu_offsets_and_naive_and_write_zulu() {
     for (input, expected) in [
         ("2026-11-28T10:12:39.573134", "2026-11-28T10:12:39.573134Z"),
         ("2026-11-28T10:12:39.573134Z", "2026-11-28T10:12:39.573134Z"),
-        ("2026-11-28T12:12:39.573134+02:00", "2026-11-28T10:12:39.573134Z"),
+        (
+            "2026-11-28T12:12:39.573134+02:00",
+            "2026-11-28T10:12:39.573134Z",
+        ),
         ("2026-11-28T05:12:39-05:00", "2026-11-28T10:12:39Z"),
         ("2026-11-28T10:12:39", "2026-11-28T10:12:39Z"),
         ("2023-11-07T05:31:56Z", "2023-11-07T05:31:56Z"),
-        ("2026-11-28T10:12:39.1234567Z", "2026-11-28T10:12:39.123456Z"),
+        (
+            "2026-11-28T10:12:39.1234567Z",
+            "2026-11-28T10:12:39.123456Z",
+        ),
     ] {
         let mut v = base.clone();
         v["created_at"] = json!(input);
         let rec: SessionRecord = serde_json::from_value(v).unwrap();
-        assert_eq!(serde_json::to_value(&rec).unwrap()["created_at"], expected, "{input}");
+        assert_eq!(
+            serde_json::to_value(&rec).unwrap()["created_at"],
+            expected,
+            "{input}"
+        );
     }
 }
 
@@ -214,7 +232,10 @@ fn bad_input_is_a_clear_error() {
     let mut bad_summary = base.clone();
     bad_summary["state"]["summary"] = json!(5);
     let err = serde_json::from_value::<SessionRecord>(bad_summary).unwrap_err();
-    assert!(err.to_string().contains("string or a list of blocks"), "{err}");
+    assert!(
+        err.to_string().contains("string or a list of blocks"),
+        "{err}"
+    );
 
     let mut bad_block = base.clone();
     bad_block["state"]["summary"] = json!([{"type": "text"}]);

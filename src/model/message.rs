@@ -362,14 +362,14 @@ pub enum DataSource {
 impl<'de> Deserialize<'de> for DataSource {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
-        struct Base64 {
+        struct Base64Source {
             data: String,
             media_type: String,
             #[serde(flatten)]
             extra: Object,
         }
         #[derive(Deserialize)]
-        struct Url {
+        struct UrlSource {
             url: String,
             media_type: String,
             #[serde(flatten)]
@@ -381,7 +381,7 @@ impl<'de> Deserialize<'de> for DataSource {
         };
         Ok(match tag.as_str() {
             "base64" => {
-                let b: Base64 = tagged::decode(&tag, map)?;
+                let b: Base64Source = tagged::decode(&tag, map)?;
                 Self::Base64 {
                     data: b.data,
                     media_type: b.media_type,
@@ -389,7 +389,7 @@ impl<'de> Deserialize<'de> for DataSource {
                 }
             }
             "url" => {
-                let u: Url = tagged::decode(&tag, map)?;
+                let u: UrlSource = tagged::decode(&tag, map)?;
                 Self::Url {
                     url: u.url,
                     media_type: u.media_type,

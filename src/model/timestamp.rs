@@ -26,9 +26,7 @@ use serde::{de, Deserializer, Serializer};
 pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     let parsed = DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .or_else(|_| {
-            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map(|n| n.and_utc())
-        })
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map(|n| n.and_utc()))
         .ok()?;
     Some(parsed.trunc_subsecs(6))
 }
@@ -92,5 +90,8 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Ut
 /// A naive ISO-8601 string of the current time, as AgentScope writes a message's or a task's
 /// `created_at` (`2026-11-28T10:30:10.982368`).
 pub(crate) fn now_naive_string() -> String {
-    Utc::now().naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+    Utc::now()
+        .naive_utc()
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string()
 }

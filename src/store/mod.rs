@@ -281,7 +281,13 @@ impl SessionStore {
         let not_found = || not_found(user_id, agent_id, id);
         let part = self.partition(user_id, agent_id).ok_or_else(not_found)?;
         loop {
-            let current = part.data.read().by_id.get(id).cloned().ok_or_else(not_found)?;
+            let current = part
+                .data
+                .read()
+                .by_id
+                .get(id)
+                .cloned()
+                .ok_or_else(not_found)?;
             check_version(&current, expected_version)?;
             let mut copy = SessionRecord::clone(&current.record);
             f(&mut copy);
@@ -344,7 +350,9 @@ impl SessionStore {
             };
             agents.remove(agent_id)
         };
-        self.inner.users.remove_if(user_id, |_, agents| agents.is_empty());
+        self.inner
+            .users
+            .remove_if(user_id, |_, agents| agents.is_empty());
         let n = removed.map_or(0, |p| p.data.write().retire());
         self.inner.len.fetch_sub(n, Ordering::Relaxed);
         n
@@ -468,7 +476,9 @@ impl SessionStore {
                 agents.remove(agent_id);
             }
         }
-        self.inner.users.remove_if(user_id, |_, agents| agents.is_empty());
+        self.inner
+            .users
+            .remove_if(user_id, |_, agents| agents.is_empty());
     }
 
     fn check_ids(&self, user_id: &str, agent_id: &str, id: &str) -> Result<(), StoreError> {

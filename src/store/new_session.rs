@@ -3,8 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    new_id, AgentState, ChatModelConfig, Object, SessionConfig, SessionRecord,
-    SessionSource,
+    new_id, AgentState, ChatModelConfig, Object, SessionConfig, SessionRecord, SessionSource,
 };
 
 /// A session to create. Whatever is not set gets AgentScope's default: a uuid4-hex id and

@@ -32,8 +32,10 @@ pub(crate) struct PartitionData {
 impl PartitionData {
     /// Adds an entry whose id is not present.
     pub(crate) fn insert(&mut self, entry: Arc<Entry>) {
-        self.by_created.insert(entry.created_key(), Arc::clone(&entry));
-        self.by_updated.insert(entry.updated_key(), Arc::clone(&entry));
+        self.by_created
+            .insert(entry.created_key(), Arc::clone(&entry));
+        self.by_updated
+            .insert(entry.updated_key(), Arc::clone(&entry));
         self.by_id.insert(Arc::clone(&entry.id), entry);
     }
 
@@ -103,7 +105,10 @@ impl PartitionData {
             collect_page(iter, order.descending(), |_| true, query.offset, limit)
         };
         let total = if query.is_filtered() {
-            self.by_id.values().filter(|e| query.matches(&e.record)).count()
+            self.by_id
+                .values()
+                .filter(|e| query.matches(&e.record))
+                .count()
         } else {
             self.by_id.len()
         };

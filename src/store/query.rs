@@ -161,7 +161,9 @@ impl FromStr for Cursor {
         let order = Order::from_code(code).ok_or(bad("it names no order"))?;
         let rest = &s[1..]; // the code is ASCII, so byte 1 is a char boundary
         let (micros, hex) = rest.split_once('.').ok_or(bad("it has no id"))?;
-        let micros: i64 = micros.parse().map_err(|_| bad("its position is not a number"))?;
+        let micros: i64 = micros
+            .parse()
+            .map_err(|_| bad("its position is not a number"))?;
         if hex.is_empty() || hex.len() % 2 != 0 {
             return Err(bad("its id is not hex"));
         }

@@ -43,6 +43,9 @@ fn record_at(u: &str, a: &str, id: &str, micros: i64, upd_micros: i64) -> Sessio
     serde_json::from_value(v).unwrap()
 }
 
+/// A change a test applies in an update.
+type Change = fn(&mut SessionRecord);
+
 fn assert_json_matches<B: SessionBackend>(b: &B, q: &ListQuery) {
     assert_eq!(
         b.list_json(q),
@@ -51,9 +54,10 @@ fn assert_json_matches<B: SessionBackend>(b: &B, q: &ListQuery) {
     );
 }
 
-pub fn create_uses_agentscope_defaults<B: SessionBackend>(b: B) {
+pub fn create_uses_agentscope_defaults<B: SessionBackend>(b: &B) {
     let rec = b.create(NewSession::new("user-1", "agent-1")).unwrap();
-    let hex32 = |s: &str| s.len() == 32 && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    let hex32 =
+        |s: &str| s.len() == 32 && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
     assert!(hex32(&rec.id), "{}", rec.id);
     assert!(hex32(&rec.config.workspace_id));
     assert!(hex32(&rec.state.session_id));
@@ -66,19 +70,26 @@ pub fn create_uses_agentscope_defaults<B: SessionBackend>(b: B) {
     assert_eq!(rec.state.summary, TextOrBlocks::Text(String::new()));
     assert_eq!(rec.state.tool_context.max_cache_files, 100);
     let v = serde_json::to_value(&*rec).unwrap();
-    assert_eq!(v["state"]["tool_context"]["max_cache_bytes"].to_string(), "25000.0");
+    assert_eq!(
+        v["state"]["tool_context"]["max_cache_bytes"].to_string(),
+        "25000.0"
+    );
     assert_eq!(v["state"]["permission_context"]["mode"], "default");
     // The record as stored is the record returned.
     assert_eq!(b.get("user-1", "agent-1", &rec.id).unwrap(), rec);
 
     let named = b
-        .create(NewSession::new("user-1", "agent-1").workspace_id("ws").name("First"))
+        .create(
+            NewSession::new("user-1", "agent-1")
+                .workspace_id("ws")
+                .name("First"),
+        )
         .unwrap();
     assert_eq!(named.config.workspace_id, "ws");
     assert_eq!(named.config.name, "First");
 }
 
-pub fn insert_keeps_the_record_and_refuses_duplicates<B: SessionBackend>(b: B) {
+pub fn insert_keeps_the_record_and_refuses_duplicates<B: SessionBackend>(b: &B) {
     let records = fixture("records.json");
     for r in records.as_array().unwrap() {
         let rec: SessionRecord = serde_json::from_value(r.clone()).unwrap();
@@ -99,7 +110,7 @@ pub fn insert_keeps_the_record_and_refuses_duplicates<B: SessionBackend>(b: B) {
     assert_eq!(b.count("user-9", "agent-a"), 1);
 }
 
-pub fn list_matches_the_reference_answer<B: SessionBackend>(b: B) {
+pub fn list_matches_the_reference_answer<B: SessionBackend>(b: &B) {
     let records = fixture("records.json");
     // Insert in an order unlike the answer's, to prove the list sorts.
     let mut all: Vec<Value> = records.as_array().unwrap().clone();
@@ -117,28 +128,38 @@ pub fn list_matches_the_reference_answer<B: SessionBackend>(b: B) {
     assert_eq!(serde_json::to_value(b.list(&q)).unwrap(), expected_norm);
     let from_json: Value = serde_json::from_slice(&b.list_json(&q)).unwrap();
     assert_eq!(from_json, expected_norm);
-    assert_json_matches(&b, &q);
+    assert_json_matches(b, &q);
 }
 
-pub fn list_orders_with_ties_broken_by_id<B: SessionBackend>(b: B) {
+pub fn list_orders_with_ties_broken_by_id<B: SessionBackend>(b: &B) {
     // created: s1 < s2 = s3 < s4 ; updated: s4 < s1 < s3 = s2
-    for (id, c, u) in [("s3", 20, 30), ("s1", 10, 25), ("s4", 40, 5), ("s2", 20, 30)] {
-        b.insert(record_at("u", "a", id, c * 1_000_000, u * 1_000_000)).unwrap();
+    for (id, c, u) in [
+        ("s3", 20, 30),
+        ("s1", 10, 25),
+        ("s4", 40, 5),
+        ("s2", 20, 30),
+    ] {
+        b.insert(record_at("u", "a", id, c * 1_000_000, u * 1_000_000))
+            .unwrap();
     }
     let list = |o: Order| ids(&b.list(&ListQuery::new("u", "a").order(o)));
     assert_eq!(list(Order::CreatedAsc), ["s1", "s2", "s3", "s4"]);
     assert_eq!(list(Order::CreatedDesc), ["s4", "s3", "s2", "s1"]);
     assert_eq!(list(Order::UpdatedAsc), ["s4", "s1", "s2", "s3"]);
     assert_eq!(list(Order::UpdatedDesc), ["s3", "s2", "s1", "s4"]);
-    assert_eq!(ids(&b.list(&ListQuery::new("u", "a"))), list(Order::CreatedDesc));
+    assert_eq!(
+        ids(&b.list(&ListQuery::new("u", "a"))),
+        list(Order::CreatedDesc)
+    );
     for o in Order::ALL {
-        assert_json_matches(&b, &ListQuery::new("u", "a").order(o).limit(2).offset(1));
+        assert_json_matches(b, &ListQuery::new("u", "a").order(o).limit(2).offset(1));
     }
 }
 
-pub fn list_pages_by_limit_and_offset_with_total_before_paging<B: SessionBackend>(b: B) {
+pub fn list_pages_by_limit_and_offset_with_total_before_paging<B: SessionBackend>(b: &B) {
     for i in 0..10 {
-        b.insert(record_at("u", "a", &format!("s{i}"), i * 1000, i * 1000)).unwrap();
+        b.insert(record_at("u", "a", &format!("s{i}"), i * 1000, i * 1000))
+            .unwrap();
     }
     let q = || ListQuery::new("u", "a").order(Order::CreatedAsc);
     let all = b.list(&q());
@@ -154,39 +175,48 @@ pub fn list_pages_by_limit_and_offset_with_total_before_paging<B: SessionBackend
     let zero = b.list(&q().limit(0));
     assert!(zero.sessions.is_empty());
     assert_eq!(zero.total, 10);
-    assert_json_matches(&b, &q().limit(3).offset(4));
-    assert_json_matches(&b, &q().limit(0));
+    assert_json_matches(b, &q().limit(3).offset(4));
+    assert_json_matches(b, &q().limit(0));
 }
 
-pub fn list_filters_count_only_matching<B: SessionBackend>(b: B) {
+pub fn list_filters_count_only_matching<B: SessionBackend>(b: &B) {
     for i in 0..12 {
         let mut new = NewSession::new("u", "a")
             .id(format!("s{i:02}"))
             .workspace_id(if i % 2 == 0 { "even" } else { "odd" });
         if i % 3 == 0 {
-            new = new.source(SessionSource::Schedule).source_schedule_id(format!("sched-{}", i % 2));
+            new = new
+                .source(SessionSource::Schedule)
+                .source_schedule_id(format!("sched-{}", i % 2));
         }
         b.create(new).unwrap();
     }
     let q = || ListQuery::new("u", "a").order(Order::CreatedAsc);
     let sched = b.list(&q().source(SessionSource::Schedule));
     assert_eq!(sched.total, 4);
-    assert!(sched.sessions.iter().all(|s| s.source == SessionSource::Schedule));
+    assert!(sched
+        .sessions
+        .iter()
+        .all(|s| s.source == SessionSource::Schedule));
     let even = b.list(&q().workspace_id("even").limit(2).offset(1));
     assert_eq!(even.total, 6);
     assert_eq!(even.sessions.len(), 2);
-    assert!(even.sessions.iter().all(|s| s.config.workspace_id == "even"));
+    assert!(even
+        .sessions
+        .iter()
+        .all(|s| s.config.workspace_id == "even"));
     let both = b.list(&q().source_schedule_id("sched-0").workspace_id("even"));
     assert_eq!(ids(&both), ["s00", "s06"]);
     assert_eq!(both.total, 2);
     let user = b.list(&q().source(SessionSource::User).workspace_id("odd"));
     assert_eq!(user.total, 4); // odd: 1,3,5,7,9,11 minus schedule 3,9
-    assert_json_matches(&b, &q().workspace_id("even").limit(2).offset(1));
+    assert_json_matches(b, &q().workspace_id("even").limit(2).offset(1));
 }
 
-pub fn cursor_pages_stay_correct_under_inserts<B: SessionBackend>(b: B) {
+pub fn cursor_pages_stay_correct_under_inserts<B: SessionBackend>(b: &B) {
     for i in 0..10 {
-        b.insert(record_at("u", "a", &format!("s{i:02}"), 100 + i, 100 + i)).unwrap();
+        b.insert(record_at("u", "a", &format!("s{i:02}"), 100 + i, 100 + i))
+            .unwrap();
     }
     let mut q = ListQuery::new("u", "a").limit(3);
     let mut seen = Vec::new();
@@ -196,7 +226,14 @@ pub fn cursor_pages_stay_correct_under_inserts<B: SessionBackend>(b: B) {
         assert_eq!(page.total, b.count("u", "a"));
         seen.extend(ids(&page));
         // Others insert newer sessions (before the cursor) and an old one (after it).
-        b.insert(record_at("u", "a", &format!("new{round}"), 10_000 + round, 0)).unwrap();
+        b.insert(record_at(
+            "u",
+            "a",
+            &format!("new{round}"),
+            10_000 + round,
+            0,
+        ))
+        .unwrap();
         if round == 1 {
             b.insert(record_at("u", "a", "old", 1, 1)).unwrap();
         }
@@ -216,10 +253,10 @@ pub fn cursor_pages_stay_correct_under_inserts<B: SessionBackend>(b: B) {
     let c: Cursor = c.to_string().parse().unwrap();
     let next = b.list(&ListQuery::new("u", "a").limit(2).cursor(c.clone()));
     assert_eq!(ids(&next), ["s01", "s02"]);
-    assert_json_matches(&b, &ListQuery::new("u", "a").limit(2).cursor(c));
+    assert_json_matches(b, &ListQuery::new("u", "a").limit(2).cursor(c));
 }
 
-pub fn update_is_atomic_and_keeps_identity<B: SessionBackend>(b: B) {
+pub fn update_is_atomic_and_keeps_identity<B: SessionBackend>(b: &B) {
     let rec = b.create(NewSession::new("u", "a").name("before")).unwrap();
     let v1 = b.get_versioned("u", "a", &rec.id).unwrap();
     let updated = b
@@ -234,12 +271,13 @@ pub fn update_is_atomic_and_keeps_identity<B: SessionBackend>(b: B) {
     // The record handed out earlier is a snapshot: it did not change.
     assert_eq!(rec.config.name, "before");
 
-    type Change = fn(&mut SessionRecord);
     let changes: [(&str, Change); 4] = [
         ("id", |r| r.id = "other".into()),
         ("user_id", |r| r.user_id = "other".into()),
         ("agent_id", |r| r.agent_id = "other".into()),
-        ("created_at", |r| r.created_at += chrono::Duration::seconds(1)),
+        ("created_at", |r| {
+            r.created_at += chrono::Duration::seconds(1);
+        }),
     ];
     for (field, change) in changes {
         let err = b.update("u", "a", &rec.id, change).unwrap_err();
@@ -255,7 +293,7 @@ pub fn update_is_atomic_and_keeps_identity<B: SessionBackend>(b: B) {
     assert!(matches!(elsewhere, Err(StoreError::NotFound { .. })));
 }
 
-pub fn compare_and_swap_refuses_stale_versions<B: SessionBackend>(b: B) {
+pub fn compare_and_swap_refuses_stale_versions<B: SessionBackend>(b: &B) {
     let rec = b.create(NewSession::new("u", "a")).unwrap();
     let v1 = b.get_versioned("u", "a", &rec.id).unwrap().version;
     let v2 = b
@@ -271,12 +309,15 @@ pub fn compare_and_swap_refuses_stale_versions<B: SessionBackend>(b: B) {
     assert_eq!(b.get("u", "a", &rec.id).unwrap().config.name, "A");
     // A deleted and re-created session never takes an old version.
     b.delete("u", "a", &rec.id).unwrap();
-    b.create(NewSession::new("u", "a").id(rec.id.clone())).unwrap();
-    let stale = b.update_if_version("u", "a", &rec.id, v2.version, |r| r.config.name = "C".into());
+    b.create(NewSession::new("u", "a").id(rec.id.clone()))
+        .unwrap();
+    let stale = b.update_if_version("u", "a", &rec.id, v2.version, |r| {
+        r.config.name = "C".into();
+    });
     assert!(matches!(stale, Err(StoreError::VersionConflict { .. })));
 }
 
-pub fn delete_removes_and_reports_missing<B: SessionBackend>(b: B) {
+pub fn delete_removes_and_reports_missing<B: SessionBackend>(b: &B) {
     let rec = b.create(NewSession::new("u", "a")).unwrap();
     let err = b.delete("v", "a", &rec.id).unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }));
@@ -288,11 +329,12 @@ pub fn delete_removes_and_reports_missing<B: SessionBackend>(b: B) {
     assert!(matches!(again, StoreError::NotFound { .. }), "{again}");
     assert_eq!(b.list(&ListQuery::new("u", "a")).total, 0);
     // The scope works again after it emptied.
-    b.create(NewSession::new("u", "a").id(rec.id.clone())).unwrap();
+    b.create(NewSession::new("u", "a").id(rec.id.clone()))
+        .unwrap();
     assert_eq!(b.count("u", "a"), 1);
 }
 
-pub fn delete_agent_and_delete_all_touch_only_their_scope<B: SessionBackend>(b: B) {
+pub fn delete_agent_and_delete_all_touch_only_their_scope<B: SessionBackend>(b: &B) {
     for (u, a, n) in [("u", "a", 3), ("u", "b", 2), ("v", "a", 4)] {
         for _ in 0..n {
             b.create(NewSession::new(u, a)).unwrap();
@@ -300,7 +342,10 @@ pub fn delete_agent_and_delete_all_touch_only_their_scope<B: SessionBackend>(b: 
     }
     assert_eq!(b.delete_agent("u", "a"), 3);
     assert_eq!(b.delete_agent("u", "a"), 0);
-    assert_eq!((b.count("u", "a"), b.count("u", "b"), b.count("v", "a")), (0, 2, 4));
+    assert_eq!(
+        (b.count("u", "a"), b.count("u", "b"), b.count("v", "a")),
+        (0, 2, 4)
+    );
     assert_eq!(b.delete_all("u"), 2);
     assert_eq!(b.delete_all("nobody"), 0);
     assert_eq!((b.count("u", "b"), b.count("v", "a")), (0, 4));
@@ -309,15 +354,24 @@ pub fn delete_agent_and_delete_all_touch_only_their_scope<B: SessionBackend>(b: 
     assert_eq!(b.count("u", "a"), 1);
 }
 
-pub fn users_never_see_each_other<B: SessionBackend>(b: B) {
-    let a = b.create(NewSession::new("alice", "bot").id("same").name("alice's")).unwrap();
-    let m = b.create(NewSession::new("mallory", "bot").id("same").name("mallory's")).unwrap();
+pub fn users_never_see_each_other<B: SessionBackend>(b: &B) {
+    let a = b
+        .create(NewSession::new("alice", "bot").id("same").name("alice's"))
+        .unwrap();
+    let m = b
+        .create(
+            NewSession::new("mallory", "bot")
+                .id("same")
+                .name("mallory's"),
+        )
+        .unwrap();
     assert_eq!(b.get("alice", "bot", "same").unwrap(), a);
     assert_eq!(b.get("mallory", "bot", "same").unwrap(), m);
     let page = b.list(&ListQuery::new("mallory", "bot"));
     assert!(page.sessions.iter().all(|s| s.user_id == "mallory"));
     assert_eq!(page.total, 1);
-    b.update("mallory", "bot", "same", |r| r.config.name = "pwned".into()).unwrap();
+    b.update("mallory", "bot", "same", |r| r.config.name = "pwned".into())
+        .unwrap();
     b.delete("mallory", "bot", "same").unwrap();
     assert_eq!(b.get("alice", "bot", "same").unwrap(), a);
     assert_eq!(b.delete_all("mallory"), 0);
@@ -328,7 +382,7 @@ pub fn users_never_see_each_other<B: SessionBackend>(b: B) {
     assert_eq!(b.list(&ListQuery::new("alicebot", "")).total, 0);
 }
 
-pub fn unknown_scopes_list_empty<B: SessionBackend>(b: B) {
+pub fn unknown_scopes_list_empty<B: SessionBackend>(b: &B) {
     let page = b.list(&ListQuery::new("nobody", "nothing").limit(5));
     assert_eq!(page, ListSessionsResponse::default());
     assert_eq!(
@@ -337,7 +391,7 @@ pub fn unknown_scopes_list_empty<B: SessionBackend>(b: B) {
     );
 }
 
-pub fn bad_input_is_refused_and_changes_nothing<B: SessionBackend>(b: B) {
+pub fn bad_input_is_refused_and_changes_nothing<B: SessionBackend>(b: &B) {
     let long = "x".repeat(1025);
     let cases: Vec<(NewSession, &str)> = vec![
         (NewSession::new("", "a"), "user_id"),
@@ -363,11 +417,16 @@ pub fn bad_input_is_refused_and_changes_nothing<B: SessionBackend>(b: B) {
     assert!(b.list(&ListQuery::new("", "")).sessions.is_empty());
 }
 
-pub fn records_over_the_size_limit_are_refused<B: SessionBackend>(b: B, limit: usize) {
+pub fn records_over_the_size_limit_are_refused<B: SessionBackend>(b: &B, limit: usize) {
     let rec = b.create(NewSession::new("u", "a")).unwrap();
     let huge = "y".repeat(limit);
-    let err = b.create(NewSession::new("u", "a").name(huge.clone())).unwrap_err();
-    assert!(matches!(err, StoreError::RecordTooLarge { limit: l, .. } if l == limit), "{err}");
+    let err = b
+        .create(NewSession::new("u", "a").name(huge.clone()))
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::RecordTooLarge { limit: l, .. } if l == limit),
+        "{err}"
+    );
     let err = b
         .update("u", "a", &rec.id, |r| r.config.name.clone_from(&huge))
         .unwrap_err();
@@ -402,7 +461,7 @@ macro_rules! contract_tests {
         $(
             #[test]
             fn $name() {
-                contract::$name($make);
+                contract::$name(&$make);
             }
         )+
     };
