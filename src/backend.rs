@@ -68,9 +68,9 @@ pub trait SessionBackend: Send + Sync {
         id: &str,
     ) -> Result<Arc<SessionRecord>, StoreError>;
     /// See [`SessionStore::delete_agent`].
-    fn delete_agent(&self, user_id: &str, agent_id: &str) -> usize;
+    fn delete_agent(&self, user_id: &str, agent_id: &str) -> Result<usize, StoreError>;
     /// See [`SessionStore::delete_all`].
-    fn delete_all(&self, user_id: &str) -> usize;
+    fn delete_all(&self, user_id: &str) -> Result<usize, StoreError>;
     /// See [`SessionStore::list`].
     fn list(&self, query: &ListQuery) -> ListSessionsResponse;
     /// See [`SessionStore::list_json`].
@@ -125,10 +125,10 @@ impl SessionBackend for SessionStore {
     ) -> Result<Arc<SessionRecord>, StoreError> {
         SessionStore::delete(self, user_id, agent_id, id)
     }
-    fn delete_agent(&self, user_id: &str, agent_id: &str) -> usize {
+    fn delete_agent(&self, user_id: &str, agent_id: &str) -> Result<usize, StoreError> {
         SessionStore::delete_agent(self, user_id, agent_id)
     }
-    fn delete_all(&self, user_id: &str) -> usize {
+    fn delete_all(&self, user_id: &str) -> Result<usize, StoreError> {
         SessionStore::delete_all(self, user_id)
     }
     fn list(&self, query: &ListQuery) -> ListSessionsResponse {

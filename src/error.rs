@@ -1,6 +1,9 @@
 //! The one error type of the store.
 
-/// Why a store operation was refused. Whatever the error, the store is unchanged.
+use std::path::PathBuf;
+
+/// Why a store operation was refused. Whatever the error, the store is unchanged, with one
+/// exception said on [`StoreError::Io`]: a durable store whose journal cannot be written.
 ///
 /// Every message says what to do next.
 ///
@@ -106,4 +109,72 @@ pub enum StoreError {
         /// What serde_json said.
         source: serde_json::Error,
     },
+    /// A file of a durable store could not be read or written. When this is a journal write
+    /// of a change, that change is visible in memory but may not survive a restart, and the
+    /// store refuses every later write ([`StoreError::Poisoned`]).
+    #[error(
+        "I/O error on {}: {source}; check the disk (space, permissions), then reopen the store",
+        path.display()
+    )]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// A snapshot, manifest or journal file is damaged. Nothing was changed or overwritten.
+    #[error(
+        "{} is damaged at line {line}, column {column}: {reason}; nothing was changed: restore \
+         it from a backup, or move it away to open the store without it",
+        path.display()
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The line (from 1) where the damage was found.
+        line: usize,
+        /// The column (from 1) where the damage was found.
+        column: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file was written in a format version this version of the crate cannot read.
+    #[error(
+        "{} has format version {found}, but this agent-sessions reads only version \
+         {supported}: open it with the agent-sessions that wrote it, or a newer one",
+        path.display()
+    )]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version it says it has.
+        found: u64,
+        /// The version this crate reads.
+        supported: u64,
+    },
+    /// Another store (in this process or another) has the directory open.
+    #[error(
+        "{} is locked: another store has this directory open; close that store first, or use \
+         another directory",
+        path.display()
+    )]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// An earlier journal write failed, so the store refuses writes it could not make durable.
+    #[error(
+        "the store's journal failed earlier ({reason}); writes are refused because they could \
+         not be made durable: fix the cause, then reopen the store"
+    )]
+    Poisoned {
+        /// The first failure.
+        reason: String,
+    },
+    /// A durable-store operation (a snapshot) on a store that is in memory only.
+    #[error(
+        "this store is in memory only: open one with `SessionStore::open(dir)` to take \
+         snapshots"
+    )]
+    NotDurable,
 }

@@ -26,10 +26,12 @@
 mod backend;
 mod error;
 pub mod model;
+mod persist;
 mod store;
 
 pub use backend::SessionBackend;
 pub use error::StoreError;
+pub use persist::{FsyncPolicy, Recovery, SnapshotReport, TornTail};
 pub use model::{ListSessionsResponse, SessionRecord};
 pub use store::{
     Cursor, ListQuery, NewSession, Order, SessionStore, SessionStoreBuilder, UnknownOrder,

@@ -1,6 +1,10 @@
-//! The store's builder: limits, with their defaults.
+//! The store's builder: limits and durability settings, with their defaults.
+
+use std::path::Path;
+use std::time::Duration;
 
 use super::SessionStore;
+use crate::{FsyncPolicy, StoreError};
 
 /// Builds a [`SessionStore`] with limits other than the defaults.
 ///
@@ -15,6 +19,9 @@ use super::SessionStore;
 pub struct SessionStoreBuilder {
     pub(super) max_id_bytes: usize,
     pub(super) max_record_bytes: usize,
+    pub(super) fsync: FsyncPolicy,
+    pub(super) autosave: Option<Duration>,
+    pub(super) snapshot_shards: usize,
 }
 
 impl Default for SessionStoreBuilder {
@@ -22,6 +29,9 @@ impl Default for SessionStoreBuilder {
         Self {
             max_id_bytes: Self::DEFAULT_MAX_ID_BYTES,
             max_record_bytes: Self::DEFAULT_MAX_RECORD_BYTES,
+            fsync: FsyncPolicy::default(),
+            autosave: Some(Self::DEFAULT_AUTOSAVE),
+            snapshot_shards: Self::DEFAULT_SNAPSHOT_SHARDS,
         }
     }
 }
@@ -44,8 +54,51 @@ impl SessionStoreBuilder {
         self
     }
 
-    /// The store.
+    /// The default [`autosave`](Self::autosave) interval: one minute.
+    pub const DEFAULT_AUTOSAVE: Duration = Duration::from_secs(60);
+    /// The default [`snapshot_shards`](Self::snapshot_shards): 64.
+    pub const DEFAULT_SNAPSHOT_SHARDS: usize = 64;
+
+    /// When a durable store's journal is fsynced (default [`FsyncPolicy::Always`]).
+    pub fn fsync(mut self, policy: FsyncPolicy) -> Self {
+        self.fsync = policy;
+        self
+    }
+
+    /// How often a durable store takes a snapshot if anything changed (default one minute);
+    /// `None` for only when [`SessionStore::snapshot`] is called.
+    pub fn autosave(mut self, interval: Option<Duration>) -> Self {
+        self.autosave = interval;
+        self
+    }
+
+    /// How many files a snapshot is split into (default 64). A snapshot rewrites only the
+    /// files whose sessions changed, so more shards make small autosaves cheaper.
+    pub fn snapshot_shards(mut self, shards: usize) -> Self {
+        self.snapshot_shards = shards.max(1);
+        self
+    }
+
+    /// An in-memory store, kept nowhere.
     pub fn build(self) -> SessionStore {
         SessionStore::from_builder(&self)
+    }
+
+    /// A durable store in `dir`, created if needed, loaded with what is there (see
+    /// [`SessionStore::open`]).
+    ///
+    /// ```
+    /// use agent_sessions::{FsyncPolicy, SessionStore};
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = SessionStore::builder()
+    ///     .fsync(FsyncPolicy::Every(Duration::from_millis(50)))
+    ///     .autosave(Some(Duration::from_secs(10)))
+    ///     .snapshot_shards(16)
+    ///     .open(dir.path())?;
+    /// # Ok::<(), agent_sessions::StoreError>(())
+    /// ```
+    pub fn open(self, dir: impl AsRef<Path>) -> Result<SessionStore, StoreError> {
+        SessionStore::open_with(&self, dir.as_ref())
     }
 }

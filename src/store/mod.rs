@@ -4,6 +4,7 @@ mod builder;
 mod entry;
 mod new_session;
 mod partition;
+mod persistence;
 mod query;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 
 use crate::model::{now, SessionRecord};
+use crate::persist::{shard_of, Durable};
 use crate::{ListSessionsResponse, StoreError};
 use entry::Entry;
 use partition::Partition;
@@ -79,6 +81,21 @@ struct Inner {
     last_version: AtomicU64,
     max_id_bytes: usize,
     max_record_bytes: usize,
+    /// How many snapshot shards partitions are spread over.
+    shards: usize,
+    /// Set once, for a store opened on a directory.
+    durable: std::sync::OnceLock<Durable>,
+    /// Stops the background thread of a durable store when the store is dropped.
+    maintenance: parking_lot::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(durable) = self.durable.get() {
+            // Nobody can be told of a failure here; `close` reports it.
+            let _ = durable.journal.sync();
+        }
+    }
 }
 
 const _: () = {
@@ -116,6 +133,9 @@ impl SessionStore {
                 last_version: AtomicU64::new(0),
                 max_id_bytes: b.max_id_bytes,
                 max_record_bytes: b.max_record_bytes,
+                shards: b.snapshot_shards.max(1),
+                durable: std::sync::OnceLock::new(),
+                maintenance: parking_lot::Mutex::new(None),
             }),
         }
     }
@@ -143,6 +163,7 @@ impl SessionStore {
     /// # Ok::<(), StoreError>(())
     /// ```
     pub fn insert(&self, mut record: SessionRecord) -> Result<Arc<SessionRecord>, StoreError> {
+        self.check_writable()?;
         self.check_ids(&record.user_id, &record.agent_id, &record.id)?;
         record.created_at = crate::model::truncate_micros(record.created_at);
         record.updated_at = crate::model::truncate_micros(record.updated_at);
@@ -164,6 +185,9 @@ impl SessionStore {
             }
             data.insert(Arc::clone(&entry));
             self.inner.len.fetch_add(1, Ordering::Relaxed);
+            let seq = self.log_put(&part, &entry);
+            drop(data);
+            self.commit(seq)?;
             return Ok(Arc::clone(&entry.record));
         }
     }
@@ -278,6 +302,7 @@ impl SessionStore {
     where
         F: FnMut(&mut SessionRecord),
     {
+        self.check_writable()?;
         let not_found = || not_found(user_id, agent_id, id);
         let part = self.partition(user_id, agent_id).ok_or_else(not_found)?;
         loop {
@@ -299,6 +324,9 @@ impl SessionStore {
             match data.by_id.get(id) {
                 Some(now_there) if Arc::ptr_eq(now_there, &current) => {
                     data.replace(Arc::clone(&entry));
+                    let seq = self.log_put(&part, &entry);
+                    drop(data);
+                    self.commit(seq)?;
                     return Ok(Versioned {
                         record: Arc::clone(&entry.record),
                         version: entry.version,
@@ -318,17 +346,20 @@ impl SessionStore {
         agent_id: &str,
         id: &str,
     ) -> Result<Arc<SessionRecord>, StoreError> {
+        self.check_writable()?;
         let not_found = || not_found(user_id, agent_id, id);
         let part = self.partition(user_id, agent_id).ok_or_else(not_found)?;
-        let (removed, now_empty) = {
+        let (removed, now_empty, seq) = {
             let mut data = part.data.write();
             let removed = data.remove(id).ok_or_else(not_found)?;
-            (removed, data.by_id.is_empty())
+            let seq = self.log_del(&part, user_id, agent_id, [id]);
+            (removed, data.by_id.is_empty(), seq)
         };
         self.inner.len.fetch_sub(1, Ordering::Relaxed);
         if now_empty {
             self.drop_partition_if_empty(user_id, agent_id, &part);
         }
+        self.commit(seq)?;
         Ok(Arc::clone(&removed.record))
     }
 
@@ -339,23 +370,25 @@ impl SessionStore {
     /// let store = SessionStore::new();
     /// store.create(NewSession::new("u", "a"))?;
     /// store.create(NewSession::new("u", "b"))?;
-    /// assert_eq!(store.delete_agent("u", "a"), 1);
+    /// assert_eq!(store.delete_agent("u", "a")?, 1);
     /// assert_eq!(store.len(), 1);
     /// # Ok::<(), agent_sessions::StoreError>(())
     /// ```
-    pub fn delete_agent(&self, user_id: &str, agent_id: &str) -> usize {
+    pub fn delete_agent(&self, user_id: &str, agent_id: &str) -> Result<usize, StoreError> {
+        self.check_writable()?;
         let removed = {
             let Some(mut agents) = self.inner.users.get_mut(user_id) else {
-                return 0;
+                return Ok(0);
             };
             agents.remove(agent_id)
         };
         self.inner
             .users
             .remove_if(user_id, |_, agents| agents.is_empty());
-        let n = removed.map_or(0, |p| p.data.write().retire());
-        self.inner.len.fetch_sub(n, Ordering::Relaxed);
-        n
+        match removed {
+            Some(part) => self.retire_partitions(user_id, [(agent_id, &part)]),
+            None => Ok(0),
+        }
     }
 
     /// Removes every session of `user_id`, with every agent (erasure of a user's data);
@@ -367,17 +400,37 @@ impl SessionStore {
     /// store.create(NewSession::new("u", "a"))?;
     /// store.create(NewSession::new("u", "b"))?;
     /// store.create(NewSession::new("v", "a"))?;
-    /// assert_eq!(store.delete_all("u"), 2);
+    /// assert_eq!(store.delete_all("u")?, 2);
     /// assert_eq!(store.len(), 1);
     /// # Ok::<(), agent_sessions::StoreError>(())
     /// ```
-    pub fn delete_all(&self, user_id: &str) -> usize {
+    pub fn delete_all(&self, user_id: &str) -> Result<usize, StoreError> {
+        self.check_writable()?;
         let Some((_, agents)) = self.inner.users.remove(user_id) else {
-            return 0;
+            return Ok(0);
         };
-        let n = agents.values().map(|p| p.data.write().retire()).sum();
-        self.inner.len.fetch_sub(n, Ordering::Relaxed);
-        n
+        self.retire_partitions(user_id, agents.iter().map(|(a, p)| (&**a, p)))
+    }
+
+    /// Retires partitions already unlinked from the map, journaling what they held.
+    fn retire_partitions<'a>(
+        &self,
+        user_id: &str,
+        parts: impl IntoIterator<Item = (&'a str, &'a Arc<Partition>)>,
+    ) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        let mut last_seq = None;
+        for (agent_id, part) in parts {
+            let mut data = part.data.write();
+            let gone = data.retire();
+            removed += gone.len();
+            if !gone.is_empty() {
+                last_seq = self.log_del(part, user_id, agent_id, gone.keys().map(|k| &**k));
+            }
+        }
+        self.inner.len.fetch_sub(removed, Ordering::Relaxed);
+        self.commit(last_seq)?;
+        Ok(removed)
     }
 
     /// A page of `user_id`'s sessions with `agent_id`, and how many match in all.
@@ -441,6 +494,43 @@ impl SessionStore {
         self.len() == 0
     }
 
+    /// Under the partition's write lock: counts the change for the next snapshot and appends
+    /// it to the journal. Returns the line to commit, for a durable store.
+    fn log_put(&self, part: &Partition, entry: &Entry) -> Option<u64> {
+        let durable = self.inner.durable.get()?;
+        durable.changes[part.shard].fetch_add(1, Ordering::Relaxed);
+        Some(durable.journal.append_put(entry.version, &entry.json))
+    }
+
+    /// Like [`Self::log_put`], for removed sessions.
+    fn log_del<'a>(
+        &self,
+        part: &Partition,
+        user_id: &str,
+        agent_id: &str,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Option<u64> {
+        let durable = self.inner.durable.get()?;
+        durable.changes[part.shard].fetch_add(1, Ordering::Relaxed);
+        Some(durable.journal.append_del(user_id, agent_id, ids))
+    }
+
+    /// Waits, with no store lock held, until journal line `seq` is durable.
+    fn commit(&self, seq: Option<u64>) -> Result<(), StoreError> {
+        match (seq, self.inner.durable.get()) {
+            (Some(seq), Some(durable)) => durable.journal.commit(seq),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses writes once the journal has failed.
+    fn check_writable(&self) -> Result<(), StoreError> {
+        match self.inner.durable.get() {
+            Some(durable) => durable.journal.check_healthy(),
+            None => Ok(()),
+        }
+    }
+
     fn next_version(&self) -> u64 {
         self.inner.last_version.fetch_add(1, Ordering::Relaxed) + 1
     }
@@ -460,8 +550,13 @@ impl SessionStore {
         if let Some(p) = self.partition(user_id, agent_id) {
             return p;
         }
+        let shard = shard_of(user_id, agent_id, self.inner.shards);
         let mut agents = self.inner.users.entry(user_id.into()).or_default();
-        Arc::clone(agents.entry(agent_id.into()).or_default())
+        Arc::clone(
+            agents
+                .entry(agent_id.into())
+                .or_insert_with(|| Arc::new(Partition::new(shard))),
+        )
     }
 
     /// Unlinks `part` from the map if it is still the (user, agent) partition and is empty.

@@ -13,9 +13,20 @@ use super::query::ListQuery;
 ///
 /// Lock order: a caller may take this lock while holding a guard of the store's user map, never
 /// the other way round.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Partition {
     pub(crate) data: RwLock<PartitionData>,
+    /// The snapshot shard it is saved in.
+    pub(crate) shard: usize,
+}
+
+impl Partition {
+    pub(crate) fn new(shard: usize) -> Self {
+        Self {
+            data: RwLock::default(),
+            shard,
+        }
+    }
 }
 
 /// Invariant: `by_id`, `by_created` and `by_updated` hold the same entries; a retired partition
@@ -53,14 +64,17 @@ impl PartitionData {
         self.insert(new);
     }
 
-    /// Empties the partition and marks it retired; returns how many sessions it held.
-    pub(crate) fn retire(&mut self) -> usize {
-        let n = self.by_id.len();
-        self.by_id = HashMap::new();
+    /// Empties the partition and marks it retired; returns the sessions it held.
+    pub(crate) fn retire(&mut self) -> HashMap<Arc<str>, Arc<Entry>> {
         self.by_created = BTreeMap::new();
         self.by_updated = BTreeMap::new();
         self.retired = true;
-        n
+        std::mem::take(&mut self.by_id)
+    }
+
+    /// Every entry, oldest first.
+    pub(crate) fn entries(&self) -> impl ExactSizeIterator<Item = &Arc<Entry>> {
+        self.by_created.values()
     }
 
     /// Retires the partition if it holds no session; returns whether it did.

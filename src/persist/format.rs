@@ -1,0 +1,173 @@
+//! The snapshot files: a manifest naming one file per shard, and the shard files.
+//!
+//! Both are JSON documents with a `format` name and a format `version`. A shard file holds one
+//! session per line, so that a person can read and diff it:
+//!
+//! ```text
+//! {"format":"agent-sessions/shard","version":1,"sessions":[
+//! {"version":7,"record":{"id":"…","updated_at":"…",…}},
+//! {"version":9,"record":{…}}
+//! ]}
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::SessionRecord;
+use crate::StoreError;
+
+/// The format version this crate writes and reads.
+pub(crate) const FORMAT_VERSION: u64 = 1;
+pub(crate) const MANIFEST: &str = "manifest.json";
+const MANIFEST_FORMAT: &str = "agent-sessions/manifest";
+const SHARD_FORMAT: &str = "agent-sessions/shard";
+
+/// `manifest.json`: what the current snapshot is made of.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Manifest {
+    pub(crate) format: String,
+    pub(crate) version: u64,
+    /// The first journal to replay over the shards.
+    pub(crate) journal: u64,
+    /// The largest session version handed out when the snapshot began.
+    pub(crate) last_version: u64,
+    /// One entry per shard, by index.
+    pub(crate) shards: Vec<ShardRef>,
+}
+
+/// A shard's file in the manifest.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct ShardRef {
+    pub(crate) file: String,
+    pub(crate) sessions: usize,
+}
+
+impl Manifest {
+    pub(crate) fn new(journal: u64, last_version: u64, shards: Vec<ShardRef>) -> Self {
+        Self {
+            format: MANIFEST_FORMAT.to_owned(),
+            version: FORMAT_VERSION,
+            journal,
+            last_version,
+            shards,
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        // Plain strings and numbers always serialize.
+        let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+
+    pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Self, StoreError> {
+        let manifest: Manifest = decode_versioned(path, bytes, MANIFEST_FORMAT)?;
+        Ok(manifest)
+    }
+}
+
+/// The name of shard `index`'s file of generation `generation`.
+pub(crate) fn shard_file_name(index: usize, generation: u64) -> String {
+    format!("shard-{index:04}-{generation:016}.json")
+}
+
+/// Whether `name` is a shard file's name.
+pub(crate) fn is_shard_file_name(name: &Path) -> bool {
+    name.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("shard-") && n.ends_with(".json"))
+}
+
+/// A stored session with its version, as entries hand them to the encoder.
+pub(crate) struct StoredRef<'a> {
+    pub(crate) version: u64,
+    /// The record's compact JSON.
+    pub(crate) json: &'a [u8],
+}
+
+/// Encodes a shard file from sessions' cached JSON.
+pub(crate) fn encode_shard<'a>(sessions: impl ExactSizeIterator<Item = StoredRef<'a>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(b"{\"format\":\"");
+    out.extend_from_slice(SHARD_FORMAT.as_bytes());
+    out.extend_from_slice(b"\",\"version\":");
+    out.extend_from_slice(FORMAT_VERSION.to_string().as_bytes());
+    out.extend_from_slice(b",\"sessions\":[");
+    for (i, s) in sessions.enumerate() {
+        out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+        out.extend_from_slice(b"{\"version\":");
+        out.extend_from_slice(s.version.to_string().as_bytes());
+        out.extend_from_slice(b",\"record\":");
+        out.extend_from_slice(s.json);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"\n]}\n");
+    out
+}
+
+/// A session read from a shard file.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Stored {
+    pub(crate) version: u64,
+    pub(crate) record: SessionRecord,
+}
+
+/// A shard file; `format` and `version` are checked by `decode_versioned`.
+#[derive(Deserialize)]
+struct ShardFile {
+    sessions: Vec<Stored>,
+}
+
+/// Reads a shard file.
+pub(crate) fn decode_shard(path: &Path, bytes: &[u8]) -> Result<Vec<Stored>, StoreError> {
+    let file: ShardFile = decode_versioned(path, bytes, SHARD_FORMAT)?;
+    Ok(file.sessions)
+}
+
+/// Decodes a document that has `format` and `version` fields: an unknown version is reported
+/// as such, whatever else the document holds.
+fn decode_versioned<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    bytes: &[u8],
+    format: &str,
+) -> Result<T, StoreError> {
+    #[derive(Deserialize)]
+    struct Header {
+        format: String,
+        version: u64,
+    }
+    let header: Result<Header, _> = serde_json::from_slice(bytes);
+    if let Ok(h) = &header {
+        if h.format != format {
+            return Err(corrupt_at(
+                path,
+                1,
+                1,
+                format!("its format is {:?}, not {format:?}", h.format),
+            ));
+        }
+        if h.version != FORMAT_VERSION {
+            return Err(StoreError::UnsupportedVersion {
+                path: path.to_path_buf(),
+                found: h.version,
+                supported: FORMAT_VERSION,
+            });
+        }
+    }
+    serde_json::from_slice(bytes).map_err(|e| corrupt(path, &e))
+}
+
+/// A `Corrupt` error from a serde_json error.
+pub(crate) fn corrupt(path: &Path, e: &serde_json::Error) -> StoreError {
+    corrupt_at(path, e.line(), e.column(), e.to_string())
+}
+
+pub(crate) fn corrupt_at(path: &Path, line: usize, column: usize, reason: String) -> StoreError {
+    StoreError::Corrupt {
+        path: PathBuf::from(path),
+        line,
+        column,
+        reason,
+    }
+}

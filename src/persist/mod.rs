@@ -1,0 +1,200 @@
+//! Durability: a directory holding a snapshot (manifest and shard files) and a journal of
+//! the changes since, owned by one store at a time.
+
+mod files;
+mod format;
+mod journal;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+
+use parking_lot::Mutex;
+
+use crate::StoreError;
+
+pub(crate) use files::{remove_temp_files, sync_dir, write_atomic};
+pub(crate) use format::{
+    corrupt, corrupt_at, decode_shard, encode_shard, is_shard_file_name, shard_file_name,
+    Manifest, ShardRef, StoredRef, MANIFEST,
+};
+pub use journal::FsyncPolicy;
+pub(crate) use journal::{parse_file_name as parse_journal_name, Journal, Op};
+
+/// What `open` found and repaired.
+///
+/// ```no_run
+/// let store = agent_sessions::SessionStore::open("sessions")?;
+/// if let Some(torn) = store.recovery().and_then(|r| r.torn_tail) {
+///     eprintln!("dropped a torn journal line: {torn:?}");
+/// }
+/// # Ok::<(), agent_sessions::StoreError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recovery {
+    /// Sessions read from the snapshot.
+    pub snapshot_sessions: usize,
+    /// Journal lines replayed over it.
+    pub journal_ops: usize,
+    /// A last journal line cut short by a crash, which was dropped.
+    pub torn_tail: Option<TornTail>,
+    /// Temp files of interrupted writes, which were removed.
+    pub temp_files_removed: Vec<String>,
+}
+
+/// A journal line cut short by a crash while it was appended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    /// The journal file.
+    pub path: PathBuf,
+    /// Its line number (from 1).
+    pub line: usize,
+    /// How many bytes were dropped.
+    pub bytes: usize,
+}
+
+/// What a snapshot did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SnapshotReport {
+    /// Shards that had changed and were written anew.
+    pub shards_written: usize,
+    /// Shards that had not changed and were kept as they were.
+    pub shards_unchanged: usize,
+    /// Sessions in the shards written.
+    pub sessions_written: usize,
+    /// Bytes written, manifest included.
+    pub bytes_written: u64,
+}
+
+/// The durable side of a store.
+#[derive(Debug)]
+pub(crate) struct Durable {
+    pub(crate) dir: PathBuf,
+    /// Held (locked) for the store's lifetime.
+    _lock: File,
+    pub(crate) journal: Journal,
+    /// Per shard: how many changes it has had since open.
+    pub(crate) changes: Box<[AtomicU64]>,
+    /// The last snapshot's view; its lock also serializes snapshots.
+    pub(crate) saved: Mutex<Saved>,
+    pub(crate) recovery: Recovery,
+}
+
+/// What the last snapshot wrote, per shard.
+#[derive(Debug)]
+pub(crate) struct Saved {
+    /// The change count each shard had when it was captured.
+    pub(crate) changes: Vec<u64>,
+    /// The file holding each shard, if it has one that is current.
+    pub(crate) files: Vec<Option<ShardRef>>,
+}
+
+impl Durable {
+    pub(crate) fn new(
+        dir: PathBuf,
+        lock: File,
+        journal: Journal,
+        changes: Box<[AtomicU64]>,
+        saved: Saved,
+        recovery: Recovery,
+    ) -> Self {
+        Self {
+            dir,
+            _lock: lock,
+            journal,
+            changes,
+            saved: Mutex::new(saved),
+            recovery,
+        }
+    }
+}
+
+/// The lock file of a store directory.
+pub(crate) const LOCK: &str = "LOCK";
+
+/// Creates `dir` if needed and takes its lock, or fails with `Locked`.
+pub(crate) fn lock_dir(dir: &Path) -> Result<File, StoreError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let path = dir.join(LOCK);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked { path }),
+        Err(fs::TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
+    }
+}
+
+/// The shard of a (user, agent): a hash that is the same in every process and version.
+pub(crate) fn shard_of(user_id: &str, agent_id: &str, shards: usize) -> usize {
+    // FNV-1a, 64-bit.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in user_id.bytes().chain([0xff]).chain(agent_id.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    // The modulus is below `shards`, a usize, so the cast is lossless.
+    #[allow(clippy::cast_possible_truncation)]
+    let shard = (h % shards.max(1) as u64) as usize;
+    shard
+}
+
+/// One journal file's lines, parsed; a torn last line is returned apart.
+pub(crate) struct JournalContents {
+    pub(crate) ops: Vec<Op>,
+    /// (line number, byte offset where it starts, its length) of a torn last line.
+    pub(crate) torn: Option<(usize, usize, usize)>,
+}
+
+/// Reads a journal file. A last line without its newline, or that does not parse, is torn
+/// (allowed only where `may_be_torn`); damage anywhere else is `Corrupt`.
+pub(crate) fn read_journal(path: &Path, may_be_torn: bool) -> Result<JournalContents, StoreError> {
+    let bytes = fs::read(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut ops = Vec::new();
+    let mut start = 0;
+    let mut line_no = 0;
+    while start < bytes.len() {
+        line_no += 1;
+        let end = bytes[start..].iter().position(|&b| b == b'\n').map(|i| start + i);
+        let line = &bytes[start..end.unwrap_or(bytes.len())];
+        let is_last = end.is_none_or(|e| e + 1 >= bytes.len());
+        let parsed = if end.is_none() {
+            None // no newline: the append never finished
+        } else {
+            Some(serde_json::from_slice::<Op>(line))
+        };
+        match parsed {
+            Some(Ok(op)) => ops.push(op),
+            Some(Err(_)) | None if is_last && may_be_torn => {
+                return Ok(JournalContents {
+                    ops,
+                    torn: Some((line_no, start, bytes.len() - start)),
+                });
+            }
+            Some(Err(e)) => return Err(corrupt_at(path, line_no, e.column(), e.to_string())),
+            None => {
+                return Err(corrupt_at(
+                    path,
+                    line_no,
+                    line.len() + 1,
+                    "the line has no end, but a later journal exists".to_owned(),
+                ))
+            }
+        }
+        start = end.map_or(bytes.len(), |e| e + 1);
+    }
+    Ok(JournalContents { ops, torn: None })
+}
