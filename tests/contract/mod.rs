@@ -436,7 +436,28 @@ pub fn records_over_the_size_limit_are_refused<B: SessionBackend>(b: &B, limit: 
     let _: Arc<SessionRecord> = rec;
 }
 
-/// Instantiates every contract test for a backend made by `$make` (an expression).
+/// Something that holds a backend for the length of a test (a durable store also holds its
+/// directory).
+pub trait Fixture {
+    type Backend: SessionBackend;
+    fn backend(&self) -> &Self::Backend;
+}
+
+impl Fixture for agent_sessions::SessionStore {
+    type Backend = Self;
+    fn backend(&self) -> &Self {
+        self
+    }
+}
+
+impl<B: SessionBackend, T> Fixture for (B, T) {
+    type Backend = B;
+    fn backend(&self) -> &B {
+        &self.0
+    }
+}
+
+/// Instantiates every contract test for a fixture made by `$make` (an expression).
 #[macro_export]
 macro_rules! contract_tests {
     ($make:expr) => {
@@ -461,7 +482,8 @@ macro_rules! contract_tests {
         $(
             #[test]
             fn $name() {
-                contract::$name(&$make);
+                let fixture = $make;
+                contract::$name($crate::contract::Fixture::backend(&fixture));
             }
         )+
     };

@@ -1,0 +1,82 @@
+//! The backend contract on a durable store (`SessionStore::open`), and after a reopen every
+//! contract scenario's final state is what it was.
+
+mod contract;
+
+use agent_sessions::{ListQuery, SessionStore};
+use tempfile::TempDir;
+
+fn durable() -> (SessionStore, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SessionStore::builder()
+        .snapshot_shards(4)
+        .autosave(None)
+        .open(dir.path())
+        .unwrap();
+    (store, dir)
+}
+
+contract_tests!(durable());
+
+/// Every session of the store, as JSON, sorted: the state to compare across a reopen.
+fn state(store: &SessionStore, scopes: &[(&str, &str)]) -> Vec<String> {
+    let mut all: Vec<String> = scopes
+        .iter()
+        .flat_map(|(u, a)| {
+            store
+                .list(&ListQuery::new(*u, *a))
+                .sessions
+                .iter()
+                .map(|s| {
+                    let v = store.get_versioned(u, a, &s.id).unwrap();
+                    format!("{} {}", v.version, serde_json::to_string(&*v.record).unwrap())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn contract_scenarios_survive_a_reopen() {
+    let scopes = [
+        ("u", "a"),
+        ("u", "b"),
+        ("v", "a"),
+        ("user-1", "agent-a"),
+        ("user-1", "agent-b"),
+        ("user-2", "agent-a"),
+        ("user-9", "agent-a"),
+        ("alice", "bot"),
+        ("mallory", "bot"),
+        ("pre", "z"),
+    ];
+    type Scenario = fn(&SessionStore);
+    let scenarios: [Scenario; 8] = [
+        contract::insert_keeps_the_record_and_refuses_duplicates,
+        contract::list_filters_count_only_matching,
+        contract::cursor_pages_stay_correct_under_inserts,
+        contract::update_is_atomic_and_keeps_identity,
+        contract::compare_and_swap_refuses_stale_versions,
+        contract::delete_removes_and_reports_missing,
+        contract::delete_agent_and_delete_all_touch_only_their_scope,
+        contract::users_never_see_each_other,
+    ];
+    for (i, scenario) in scenarios.into_iter().enumerate() {
+        for snapshot_midway in [false, true] {
+            let (store, dir) = durable();
+            if snapshot_midway {
+                store.create(agent_sessions::NewSession::new("pre", "z")).unwrap();
+                store.snapshot().unwrap();
+            }
+            scenario(&store);
+            let before = state(&store, &scopes);
+            let len = store.len();
+            drop(store);
+            let reopened = SessionStore::open(dir.path()).unwrap();
+            assert_eq!(state(&reopened, &scopes), before, "scenario {i}");
+            assert_eq!(reopened.len(), len, "scenario {i}");
+        }
+    }
+}
