@@ -31,8 +31,8 @@ mod store;
 
 pub use backend::SessionBackend;
 pub use error::StoreError;
-pub use persist::{FsyncPolicy, Recovery, SnapshotReport, TornTail};
 pub use model::{ListSessionsResponse, SessionRecord};
+pub use persist::{FsyncPolicy, Recovery, SnapshotReport, TornTail};
 pub use store::{
     Cursor, ListQuery, NewSession, Order, SessionStore, SessionStoreBuilder, UnknownOrder,
     Versioned,

@@ -63,12 +63,19 @@ fn seeded(dir: &Path) -> (SessionStore, Vec<String>) {
 fn journal_alone_restores_every_write() {
     let dir = TempDir::new().unwrap();
     let (store, ids) = seeded(dir.path());
-    store.update("user-0", "agent", &ids[0], |r| r.config.name = "changed".into()).unwrap();
+    store
+        .update("user-0", "agent", &ids[0], |r| {
+            r.config.name = "changed".into();
+        })
+        .unwrap();
     store.delete("user-1", "agent", &ids[1]).unwrap();
     store.delete_all("user-2").unwrap();
     let v0 = store.get_versioned("user-0", "agent", &ids[0]).unwrap();
     let page = store.list(&ListQuery::new("user-0", "agent").order(Order::UpdatedDesc));
-    assert!(files(dir.path(), "manifest").is_empty(), "no snapshot was taken");
+    assert!(
+        files(dir.path(), "manifest").is_empty(),
+        "no snapshot was taken"
+    );
     drop(store);
 
     let store = open(dir.path());
@@ -86,7 +93,9 @@ fn journal_alone_restores_every_write() {
     );
     // Versions continue above every version loaded.
     let v = store
-        .update_if_version("user-0", "agent", &ids[0], v0.version, |r| r.config.name = "again".into())
+        .update_if_version("user-0", "agent", &ids[0], v0.version, |r| {
+            r.config.name = "again".into();
+        })
         .unwrap();
     assert!(v.version > v0.version);
 }
@@ -98,18 +107,31 @@ fn snapshot_then_journal_restores_and_old_files_go() {
     let report = store.snapshot().unwrap();
     assert_eq!(report.sessions_written, 20);
     assert_eq!(report.shards_written + report.shards_unchanged, 4);
-    assert_eq!(files(dir.path(), "journal-").len(), 1, "the covered journal is removed");
-    store.update("user-0", "agent", &ids[3], |r| r.config.name = "after".into()).unwrap();
+    assert_eq!(
+        files(dir.path(), "journal-").len(),
+        1,
+        "the covered journal is removed"
+    );
+    store
+        .update("user-0", "agent", &ids[3], |r| {
+            r.config.name = "after".into();
+        })
+        .unwrap();
     store.delete("user-1", "agent", &ids[4]).unwrap();
     let second = store.snapshot().unwrap();
     assert!(second.shards_unchanged >= 2, "{second:?}");
-    store.create(NewSession::new("late", "agent").id("late")).unwrap();
+    store
+        .create(NewSession::new("late", "agent").id("late"))
+        .unwrap();
     drop(store);
 
     let store = open(dir.path());
     let r = store.recovery().unwrap();
     assert_eq!((r.snapshot_sessions, r.journal_ops), (19, 1));
-    assert_eq!(store.get("user-0", "agent", &ids[3]).unwrap().config.name, "after");
+    assert_eq!(
+        store.get("user-0", "agent", &ids[3]).unwrap().config.name,
+        "after"
+    );
     assert!(store.get("user-1", "agent", &ids[4]).is_none());
     assert!(store.get("late", "agent", "late").is_some());
     assert_eq!(store.len(), 20);
@@ -148,7 +170,10 @@ fn an_unchanged_shard_is_not_rewritten() {
     store.create(NewSession::new("u7", "a")).unwrap();
     let report = store.snapshot().unwrap();
     assert_eq!((report.shards_written, report.shards_unchanged), (1, 15));
-    assert!(report.sessions_written >= 2, "the rewritten shard holds both of u7's sessions");
+    assert!(
+        report.sessions_written >= 2,
+        "the rewritten shard holds both of u7's sessions"
+    );
     let after = files(dir.path(), "shard-");
     let kept: Vec<&PathBuf> = before.iter().filter(|p| after.contains(p)).collect();
     assert_eq!(kept.len(), 15, "15 shard files kept as they were");
@@ -171,7 +196,8 @@ fn a_torn_last_line_is_dropped_and_reported() {
     let journal = files(dir.path(), "journal-").pop().unwrap();
     let good_len = fs::metadata(&journal).unwrap().len();
     let mut f = fs::OpenOptions::new().append(true).open(&journal).unwrap();
-    f.write_all(br#"{"op":"put","version":99,"record":{"id":"to"#).unwrap();
+    f.write_all(br#"{"op":"put","version":99,"record":{"id":"to"#)
+        .unwrap();
     drop(f);
 
     let store = open(dir.path());
@@ -182,7 +208,9 @@ fn a_torn_last_line_is_dropped_and_reported() {
     assert_eq!(store.len(), 20);
     assert!(store.get("user-0", "agent", &ids[0]).is_some());
     // The store goes on writing after the cut, and those writes survive too.
-    store.create(NewSession::new("after", "agent").id("after")).unwrap();
+    store
+        .create(NewSession::new("after", "agent").id("after"))
+        .unwrap();
     drop(store);
     let store = open(dir.path());
     assert_eq!(store.recovery().unwrap().torn_tail, None);
@@ -246,7 +274,9 @@ fn damaged_truncated_or_unknown_snapshots_are_typed_errors() {
         .into_iter()
         .find(|p| fs::metadata(p).unwrap().len() > 200)
         .unwrap();
-    let text = fs::read_to_string(&shard).unwrap().replacen("\"user_id\"", "\"user_idx\"", 1);
+    let text = fs::read_to_string(&shard)
+        .unwrap()
+        .replacen("\"user_id\"", "\"user_idx\"", 1);
     fs::write(&shard, text).unwrap();
     let err = SessionStore::open(dir.path()).unwrap_err();
     assert!(matches!(&err, StoreError::Corrupt { line: 2, .. }), "{err}");
@@ -255,7 +285,11 @@ fn damaged_truncated_or_unknown_snapshots_are_typed_errors() {
     // A manifest that is not JSON.
     let dir = make();
     let manifest = dir.path().join("manifest.json");
-    fs::write(&manifest, b"{\"format\": \"agent-sessions/manifest\",\n  \"version\": 1,\n  oops").unwrap();
+    fs::write(
+        &manifest,
+        b"{\"format\": \"agent-sessions/manifest\",\n  \"version\": 1,\n  oops",
+    )
+    .unwrap();
     let err = SessionStore::open(dir.path()).unwrap_err();
     assert!(
         matches!(&err, StoreError::Corrupt { path, line: 3, .. } if path == &manifest),
@@ -264,12 +298,21 @@ fn damaged_truncated_or_unknown_snapshots_are_typed_errors() {
 
     // A format version from the future.
     let dir = make();
-    let text = fs::read_to_string(&manifest_path(&dir)).unwrap().replace("\"version\": 1", "\"version\": 7");
+    let text = fs::read_to_string(manifest_path(&dir))
+        .unwrap()
+        .replace("\"version\": 1", "\"version\": 7");
     fs::write(manifest_path(&dir), text).unwrap();
     let before = dir_bytes(dir.path());
     let err = SessionStore::open(dir.path()).unwrap_err();
     assert!(
-        matches!(&err, StoreError::UnsupportedVersion { found: 7, supported: 1, .. }),
+        matches!(
+            &err,
+            StoreError::UnsupportedVersion {
+                found: 7,
+                supported: 1,
+                ..
+            }
+        ),
         "{err}"
     );
     assert_eq!(dir_bytes(dir.path()), before);
@@ -279,7 +322,10 @@ fn damaged_truncated_or_unknown_snapshots_are_typed_errors() {
     let shard = files(dir.path(), "shard-").pop().unwrap();
     fs::remove_file(&shard).unwrap();
     let err = SessionStore::open(dir.path()).unwrap_err();
-    assert!(matches!(&err, StoreError::Io { path, .. } if path == &shard), "{err}");
+    assert!(
+        matches!(&err, StoreError::Io { path, .. } if path == &shard),
+        "{err}"
+    );
 }
 
 fn manifest_path(dir: &TempDir) -> PathBuf {
@@ -295,7 +341,10 @@ fn one_store_at_a_time_owns_a_directory() {
     // A clone is the same store, not a second owner.
     let clone = store.clone();
     drop(store);
-    assert!(matches!(SessionStore::open(dir.path()), Err(StoreError::Locked { .. })));
+    assert!(matches!(
+        SessionStore::open(dir.path()),
+        Err(StoreError::Locked { .. })
+    ));
     drop(clone);
     open(dir.path());
 }
@@ -318,7 +367,11 @@ fn temp_files_of_interrupted_writes_are_removed() {
     let dir = TempDir::new().unwrap();
     drop(seeded(dir.path()));
     fs::write(dir.path().join("manifest.json.tmp"), b"half a manif").unwrap();
-    fs::write(dir.path().join("shard-0001-0000000000000009.json.tmp"), b"{").unwrap();
+    fs::write(
+        dir.path().join("shard-0001-0000000000000009.json.tmp"),
+        b"{",
+    )
+    .unwrap();
     let store = open(dir.path());
     let mut removed = store.recovery().unwrap().temp_files_removed;
     removed.sort();
@@ -344,7 +397,9 @@ fn every_fsync_policy_survives_a_reopen() {
             .open(dir.path())
             .unwrap();
         for i in 0..50 {
-            store.create(NewSession::new("u", "a").id(format!("s{i}"))).unwrap();
+            store
+                .create(NewSession::new("u", "a").id(format!("s{i}")))
+                .unwrap();
         }
         drop(store);
         assert_eq!(open(dir.path()).count("u", "a"), 50, "{policy:?}");
@@ -426,7 +481,10 @@ fn an_export_imports_back_and_is_the_list_shape() {
 
     let copy = SessionStore::new();
     copy.import_json(&file).unwrap();
-    for q in [ListQuery::new("user-1", "agent-a"), ListQuery::new("other", "agent")] {
+    for q in [
+        ListQuery::new("user-1", "agent-a"),
+        ListQuery::new("other", "agent"),
+    ] {
         assert_eq!(copy.list_json(&q), store.list_json(&q));
     }
 }
@@ -438,7 +496,11 @@ fn a_bad_import_inserts_nothing() {
     store.create(NewSession::new("keep", "a").id("k")).unwrap();
 
     let broken = dir.path().join("broken.json");
-    fs::write(&broken, b"{\"sessions\": [\n  {\"id\": 5}\n], \"total\": 1}").unwrap();
+    fs::write(
+        &broken,
+        b"{\"sessions\": [\n  {\"id\": 5}\n], \"total\": 1}",
+    )
+    .unwrap();
     let err = store.import_json(&broken).unwrap_err();
     assert!(matches!(&err, StoreError::Corrupt { line: 2, .. }), "{err}");
 
@@ -450,7 +512,10 @@ fn a_bad_import_inserts_nothing() {
     fs::write(&dup, serde_json::to_vec(&body).unwrap()).unwrap();
     let err = store.import_json(&dup).unwrap_err();
     assert!(matches!(err, StoreError::DuplicateId { .. }), "{err}");
-    assert!(store.get("keep", "a", "fresh").is_none(), "nothing inserted");
+    assert!(
+        store.get("keep", "a", "fresh").is_none(),
+        "nothing inserted"
+    );
     assert_eq!(store.len(), 1);
 }
 
@@ -471,9 +536,15 @@ fn a_store_written_by_version_1_still_opens() {
     let page = store.list(&ListQuery::new("user-1", "agent-a"));
     assert_eq!(page.total, 4);
     assert_eq!(
-        store.get("user-1", "agent-a", "49235ff1765b4793a29fbc663f0a84af").unwrap().config.name,
+        store
+            .get("user-1", "agent-a", "49235ff1765b4793a29fbc663f0a84af")
+            .unwrap()
+            .config
+            .name,
         "renamed in the journal"
     );
-    assert!(store.get("user-1", "agent-a", "aeac07ccbecf4969821608a1d70948ad").is_none());
+    assert!(store
+        .get("user-1", "agent-a", "aeac07ccbecf4969821608a1d70948ad")
+        .is_none());
     assert!(store.get("user-3", "agent-c", "from-the-journal").is_some());
 }

@@ -6,6 +6,9 @@ mod contract;
 use agent_sessions::{ListQuery, SessionStore};
 use tempfile::TempDir;
 
+/// A contract scenario.
+type Scenario = fn(&SessionStore);
+
 fn durable() -> (SessionStore, TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = SessionStore::builder()
@@ -18,6 +21,18 @@ fn durable() -> (SessionStore, TempDir) {
 
 contract_tests!(durable());
 
+#[test]
+fn records_over_the_size_limit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = 4096;
+    let store = SessionStore::builder()
+        .max_record_bytes(limit)
+        .autosave(None)
+        .open(dir.path())
+        .unwrap();
+    contract::records_over_the_size_limit_are_refused(&store, limit);
+}
+
 /// Every session of the store, as JSON, sorted: the state to compare across a reopen.
 fn state(store: &SessionStore, scopes: &[(&str, &str)]) -> Vec<String> {
     let mut all: Vec<String> = scopes
@@ -29,7 +44,11 @@ fn state(store: &SessionStore, scopes: &[(&str, &str)]) -> Vec<String> {
                 .iter()
                 .map(|s| {
                     let v = store.get_versioned(u, a, &s.id).unwrap();
-                    format!("{} {}", v.version, serde_json::to_string(&*v.record).unwrap())
+                    format!(
+                        "{} {}",
+                        v.version,
+                        serde_json::to_string(&*v.record).unwrap()
+                    )
                 })
                 .collect::<Vec<_>>()
         })
@@ -52,7 +71,6 @@ fn contract_scenarios_survive_a_reopen() {
         ("mallory", "bot"),
         ("pre", "z"),
     ];
-    type Scenario = fn(&SessionStore);
     let scenarios: [Scenario; 8] = [
         contract::insert_keeps_the_record_and_refuses_duplicates,
         contract::list_filters_count_only_matching,
@@ -67,7 +85,9 @@ fn contract_scenarios_survive_a_reopen() {
         for snapshot_midway in [false, true] {
             let (store, dir) = durable();
             if snapshot_midway {
-                store.create(agent_sessions::NewSession::new("pre", "z")).unwrap();
+                store
+                    .create(agent_sessions::NewSession::new("pre", "z"))
+                    .unwrap();
                 store.snapshot().unwrap();
             }
             scenario(&store);

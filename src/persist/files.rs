@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 pub(crate) const TEMP_SUFFIX: &str = ".tmp";
 
 /// Writes `name` in `dir` so that after a crash it holds either its old or its new content.
-pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, (PathBuf, io::Error)> {
+pub(crate) fn write_atomic(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> Result<PathBuf, (PathBuf, io::Error)> {
     let path = dir.join(name);
     let temp = dir.join(format!("{name}{TEMP_SUFFIX}"));
     let result = (|| {

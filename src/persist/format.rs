@@ -74,9 +74,11 @@ pub(crate) fn shard_file_name(index: usize, generation: u64) -> String {
 
 /// Whether `name` is a shard file's name.
 pub(crate) fn is_shard_file_name(name: &Path) -> bool {
-    name.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("shard-") && n.ends_with(".json"))
+    let stem = name.file_name().and_then(|n| n.to_str());
+    stem.is_some_and(|n| n.starts_with("shard-"))
+        && name
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
 }
 
 /// A stored session with its version, as entries hand them to the encoder.

@@ -48,7 +48,10 @@ pub enum FsyncPolicy {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub(crate) enum Op {
     /// The session, in full, as it now is.
-    Put { version: u64, record: SessionRecord },
+    Put {
+        version: u64,
+        record: Box<SessionRecord>,
+    },
     /// These sessions of (user, agent) are gone.
     Del {
         user_id: String,

@@ -15,8 +15,8 @@ use crate::StoreError;
 
 pub(crate) use files::{remove_temp_files, sync_dir, write_atomic};
 pub(crate) use format::{
-    corrupt, corrupt_at, decode_shard, encode_shard, is_shard_file_name, shard_file_name,
-    Manifest, ShardRef, StoredRef, MANIFEST,
+    corrupt, corrupt_at, decode_shard, encode_shard, is_shard_file_name, shard_file_name, Manifest,
+    ShardRef, StoredRef, MANIFEST,
 };
 pub use journal::FsyncPolicy;
 pub(crate) use journal::{parse_file_name as parse_journal_name, Journal, Op};
@@ -168,7 +168,10 @@ pub(crate) fn read_journal(path: &Path, may_be_torn: bool) -> Result<JournalCont
     let mut line_no = 0;
     while start < bytes.len() {
         line_no += 1;
-        let end = bytes[start..].iter().position(|&b| b == b'\n').map(|i| start + i);
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| start + i);
         let line = &bytes[start..end.unwrap_or(bytes.len())];
         let is_last = end.is_none_or(|e| e + 1 >= bytes.len());
         let parsed = if end.is_none() {

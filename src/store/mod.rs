@@ -66,9 +66,30 @@ pub struct Versioned {
 /// assert!(store.is_empty());
 /// # Ok::<(), agent_sessions::StoreError>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SessionStore {
     inner: Arc<Inner>,
+}
+
+type Maintenance = (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>);
+
+impl Clone for SessionStore {
+    fn clone(&self) -> Self {
+        self.inner.handles.fetch_add(1, Ordering::Relaxed);
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl Drop for SessionStore {
+    /// The last handle stops a durable store's background thread, waiting for it, so that the
+    /// store is closed (its journal flushed, its directory unlocked) when the drop returns.
+    fn drop(&mut self) {
+        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.stop_maintenance();
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -85,8 +106,10 @@ struct Inner {
     shards: usize,
     /// Set once, for a store opened on a directory.
     durable: std::sync::OnceLock<Durable>,
-    /// Stops the background thread of a durable store when the store is dropped.
-    maintenance: parking_lot::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    /// The background thread of a durable store, and the sender whose drop stops it.
+    maintenance: parking_lot::Mutex<Option<Maintenance>>,
+    /// How many `SessionStore` handles exist (the background thread holds none).
+    handles: AtomicUsize,
 }
 
 impl Drop for Inner {
@@ -136,6 +159,7 @@ impl SessionStore {
                 shards: b.snapshot_shards.max(1),
                 durable: std::sync::OnceLock::new(),
                 maintenance: parking_lot::Mutex::new(None),
+                handles: AtomicUsize::new(1),
             }),
         }
     }

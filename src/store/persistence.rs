@@ -9,7 +9,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use super::entry::Entry;
-use super::{SessionStore, SessionStoreBuilder};
+use super::{Inner, SessionStore, SessionStoreBuilder};
 use crate::model::SessionRecord;
 use crate::persist::{
     self, corrupt, corrupt_at, decode_shard, encode_shard, is_shard_file_name, parse_journal_name,
@@ -101,7 +101,7 @@ impl SessionStore {
                         last_version = last_version.max(version);
                         dirty[shard_of(&record.user_id, &record.agent_id, shards)] = true;
                         store
-                            .load_put(version, record)
+                            .load_put(version, *record)
                             .map_err(|e| corrupt_at(path, 0, 0, e.to_string()))?;
                     }
                     Op::Del {
@@ -127,8 +127,14 @@ impl SessionStore {
         let journal_no = journals.last().map_or(first_journal, |(n, _)| *n);
         let journal = Journal::open(dir, journal_no, b.fsync)?;
 
-        store.inner.last_version.store(last_version, Ordering::Relaxed);
-        let changes = dirty.iter().map(|&d| AtomicU64::new(u64::from(d))).collect();
+        store
+            .inner
+            .last_version
+            .store(last_version, Ordering::Relaxed);
+        let changes = dirty
+            .iter()
+            .map(|&d| AtomicU64::new(u64::from(d)))
+            .collect();
         let saved = Saved {
             changes: vec![0; shards],
             files,
@@ -171,90 +177,19 @@ impl SessionStore {
     /// # Ok::<(), agent_sessions::StoreError>(())
     /// ```
     pub fn snapshot(&self) -> Result<SnapshotReport, StoreError> {
-        let durable = self.inner.durable.get().ok_or(StoreError::NotDurable)?;
-        durable.journal.check_healthy()?;
-        let mut saved = durable.saved.lock(); // one snapshot at a time
-        let journal_no = durable.journal.rotate()?;
-        let last_version = self.inner.last_version.load(Ordering::Relaxed);
-        let shards = self.inner.shards;
-        // Read after the rotation: a change not counted here is in the new journal.
-        let counts: Vec<u64> = durable
-            .changes
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect();
-        let keep: Vec<Option<ShardRef>> = (0..shards)
-            .map(|s| match &saved.files[s] {
-                Some(file) if counts[s] == saved.changes[s] => Some(file.clone()),
-                _ => None,
-            })
-            .collect();
-        let mut partitions = vec![Vec::new(); shards];
-        for agents in self.inner.users.iter() {
-            for part in agents.values() {
-                if keep[part.shard].is_none() {
-                    partitions[part.shard].push(Arc::clone(part));
-                }
-            }
-        }
-
-        let mut report = SnapshotReport::default();
-        let mut refs = Vec::with_capacity(shards);
-        for (s, kept) in keep.into_iter().enumerate() {
-            if let Some(file) = kept {
-                report.shards_unchanged += 1;
-                refs.push(file);
-                continue;
-            }
-            let entries: Vec<Arc<Entry>> = partitions[s]
-                .iter()
-                .flat_map(|p| p.data.read().entries().cloned().collect::<Vec<_>>())
-                .collect();
-            let bytes = encode_shard(entries.iter().map(|e| StoredRef {
-                version: e.version,
-                json: &e.json,
-            }));
-            let name = shard_file_name(s, journal_no);
-            write_atomic(&durable.dir, &name, &bytes)
-                .map_err(|(path, source)| StoreError::Io { path, source })?;
-            report.shards_written += 1;
-            report.sessions_written += entries.len();
-            report.bytes_written += bytes.len() as u64;
-            refs.push(ShardRef {
-                file: name,
-                sessions: entries.len(),
-            });
-        }
-        let manifest = Manifest::new(journal_no, last_version, refs);
-        let bytes = manifest.encode();
-        write_atomic(&durable.dir, MANIFEST, &bytes)
-            .map_err(|(path, source)| StoreError::Io { path, source })?;
-        report.bytes_written += bytes.len() as u64;
-        saved.changes = counts;
-        saved.files = manifest.shards.iter().cloned().map(Some).collect();
-        remove_replaced_files(&durable.dir, journal_no, &manifest);
-        Ok(report)
+        self.inner.snapshot()
     }
 
     /// Whether a durable store has changes that no snapshot holds yet (they are in the
     /// journal). Always `false` for an in-memory store.
     pub fn has_unsaved_changes(&self) -> bool {
-        self.inner.durable.get().is_some_and(|d| {
-            let saved = d.saved.lock();
-            d.changes
-                .iter()
-                .zip(&saved.changes)
-                .any(|(now, then)| now.load(Ordering::Relaxed) != *then)
-        })
+        self.inner.has_unsaved_changes()
     }
 
     /// Writes and fsyncs whatever the journal holds (useful under [`FsyncPolicy::Every`] or
     /// [`FsyncPolicy::Never`]). A no-op for an in-memory store.
     pub fn flush(&self) -> Result<(), StoreError> {
-        match self.inner.durable.get() {
-            Some(d) => d.journal.sync(),
-            None => Ok(()),
-        }
+        self.inner.flush()
     }
 
     /// Takes a last snapshot if anything changed, and flushes. Dropping a durable store
@@ -286,9 +221,13 @@ impl SessionStore {
     pub fn export_json(&self, path: impl AsRef<Path>) -> Result<usize, StoreError> {
         let path = path.as_ref();
         let mut scopes: Vec<(String, String, Arc<super::Partition>)> = Vec::new();
-        for agents in self.inner.users.iter() {
+        for agents in &self.inner.users {
             for (agent, part) in agents.iter() {
-                scopes.push((agents.key().to_string(), agent.to_string(), Arc::clone(part)));
+                scopes.push((
+                    agents.key().to_string(),
+                    agent.to_string(),
+                    Arc::clone(part),
+                ));
             }
         }
         scopes.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
@@ -296,7 +235,8 @@ impl SessionStore {
             .iter()
             .flat_map(|(_, _, p)| p.data.read().entries().cloned().collect::<Vec<_>>())
             .collect();
-        let mut out = Vec::with_capacity(entries.iter().map(|e| e.json.len() + 2).sum::<usize>() + 64);
+        let mut out =
+            Vec::with_capacity(entries.iter().map(|e| e.json.len() + 2).sum::<usize>() + 64);
         out.extend_from_slice(b"{\"sessions\":[");
         for (i, e) in entries.iter().enumerate() {
             out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
@@ -306,7 +246,8 @@ impl SessionStore {
         out.extend_from_slice(entries.len().to_string().as_bytes());
         out.extend_from_slice(b"}\n");
         let (dir, name) = split_path(path)?;
-        write_atomic(&dir, &name, &out).map_err(|(path, source)| StoreError::Io { path, source })?;
+        write_atomic(&dir, &name, &out)
+            .map_err(|(path, source)| StoreError::Io { path, source })?;
         Ok(entries.len())
     }
 
@@ -403,34 +344,124 @@ impl SessionStore {
         let tick = tick.max(Duration::from_millis(1));
         let (stop, stopped) = mpsc::channel::<()>();
         let weak = Arc::downgrade(&self.inner);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("agent-sessions-maintenance".into())
             .spawn(move || {
                 let (mut last_sync, mut last_save) = (Instant::now(), Instant::now());
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
                     let Some(inner) = weak.upgrade() else { return };
-                    let store = SessionStore { inner };
                     if fsync_every.is_some_and(|d| last_sync.elapsed() >= d) {
                         // A failure poisons the journal; writers see it.
-                        let _ = store.flush();
+                        let _ = inner.flush();
                         last_sync = Instant::now();
                     }
                     if autosave.is_some_and(|d| last_save.elapsed() >= d) {
-                        if store.has_unsaved_changes() {
+                        if inner.has_unsaved_changes() {
                             // On failure the journal still holds every change.
-                            let _ = store.snapshot();
+                            let _ = inner.snapshot();
                         }
                         last_save = Instant::now();
                     }
                 }
             })
             .map_err(io_err(dir))?;
-        *self.inner.maintenance.lock() = Some(stop);
+        *self.inner.maintenance.lock() = Some((stop, thread));
         Ok(())
     }
 
-    fn stop_maintenance(&self) {
-        self.inner.maintenance.lock().take();
+    /// Stops the background thread and waits for what it is doing (a snapshot) to end.
+    pub(super) fn stop_maintenance(&self) {
+        let running = self.inner.maintenance.lock().take();
+        if let Some((stop, thread)) = running {
+            drop(stop);
+            // A panic in the thread has nothing left to clean up.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Inner {
+    pub(super) fn snapshot(&self) -> Result<SnapshotReport, StoreError> {
+        let durable = self.durable.get().ok_or(StoreError::NotDurable)?;
+        durable.journal.check_healthy()?;
+        let mut saved = durable.saved.lock(); // one snapshot at a time
+        let journal_no = durable.journal.rotate()?;
+        let last_version = self.last_version.load(Ordering::Relaxed);
+        let shards = self.shards;
+        // Read after the rotation: a change not counted here is in the new journal.
+        let counts: Vec<u64> = durable
+            .changes
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let keep: Vec<Option<ShardRef>> = (0..shards)
+            .map(|s| match &saved.files[s] {
+                Some(file) if counts[s] == saved.changes[s] => Some(file.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut partitions = vec![Vec::new(); shards];
+        for agents in &self.users {
+            for part in agents.values() {
+                if keep[part.shard].is_none() {
+                    partitions[part.shard].push(Arc::clone(part));
+                }
+            }
+        }
+
+        let mut report = SnapshotReport::default();
+        let mut refs = Vec::with_capacity(shards);
+        for (s, kept) in keep.into_iter().enumerate() {
+            if let Some(file) = kept {
+                report.shards_unchanged += 1;
+                refs.push(file);
+                continue;
+            }
+            let entries: Vec<Arc<Entry>> = partitions[s]
+                .iter()
+                .flat_map(|p| p.data.read().entries().cloned().collect::<Vec<_>>())
+                .collect();
+            let bytes = encode_shard(entries.iter().map(|e| StoredRef {
+                version: e.version,
+                json: &e.json,
+            }));
+            let name = shard_file_name(s, journal_no);
+            write_atomic(&durable.dir, &name, &bytes)
+                .map_err(|(path, source)| StoreError::Io { path, source })?;
+            report.shards_written += 1;
+            report.sessions_written += entries.len();
+            report.bytes_written += bytes.len() as u64;
+            refs.push(ShardRef {
+                file: name,
+                sessions: entries.len(),
+            });
+        }
+        let manifest = Manifest::new(journal_no, last_version, refs);
+        let bytes = manifest.encode();
+        write_atomic(&durable.dir, MANIFEST, &bytes)
+            .map_err(|(path, source)| StoreError::Io { path, source })?;
+        report.bytes_written += bytes.len() as u64;
+        saved.changes = counts;
+        saved.files = manifest.shards.iter().cloned().map(Some).collect();
+        remove_replaced_files(&durable.dir, journal_no, &manifest);
+        Ok(report)
+    }
+
+    pub(super) fn has_unsaved_changes(&self) -> bool {
+        self.durable.get().is_some_and(|d| {
+            let saved = d.saved.lock();
+            d.changes
+                .iter()
+                .zip(&saved.changes)
+                .any(|(now, then)| now.load(Ordering::Relaxed) != *then)
+        })
+    }
+
+    pub(super) fn flush(&self) -> Result<(), StoreError> {
+        match self.durable.get() {
+            Some(d) => d.journal.sync(),
+            None => Ok(()),
+        }
     }
 }
 
