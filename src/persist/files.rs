@@ -14,6 +14,18 @@ pub(crate) fn write_atomic(
     name: &str,
     bytes: &[u8],
 ) -> Result<PathBuf, (PathBuf, io::Error)> {
+    let path = write_renamed(dir, name, bytes)?;
+    sync_dir(dir).map_err(|e| (path.clone(), e))?;
+    Ok(path)
+}
+
+/// Like [`write_atomic`] but without the directory fsync, for several files written in a row
+/// and made durable by one [`sync_dir`] at the end.
+pub(crate) fn write_renamed(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> Result<PathBuf, (PathBuf, io::Error)> {
     let path = dir.join(name);
     let temp = dir.join(format!("{name}{TEMP_SUFFIX}"));
     let result = (|| {
@@ -21,8 +33,7 @@ pub(crate) fn write_atomic(
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
-        fs::rename(&temp, &path)?;
-        sync_dir(dir)
+        fs::rename(&temp, &path)
     })();
     match result {
         Ok(()) => Ok(path),

@@ -36,10 +36,10 @@ pub(crate) struct Manifest {
     pub(crate) shards: Vec<ShardRef>,
 }
 
-/// A shard's file in the manifest.
+/// A shard's file in the manifest; `None` for a shard without sessions.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct ShardRef {
-    pub(crate) file: String,
+    pub(crate) file: Option<String>,
     pub(crate) sessions: usize,
 }
 

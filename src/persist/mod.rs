@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 
 use crate::StoreError;
 
-pub(crate) use files::{remove_temp_files, sync_dir, write_atomic};
+pub(crate) use files::{remove_temp_files, sync_dir, write_atomic, write_renamed};
 pub(crate) use format::{
     corrupt, corrupt_at, decode_shard, encode_shard, is_shard_file_name, shard_file_name, Manifest,
     ShardRef, StoredRef, MANIFEST,

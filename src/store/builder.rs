@@ -56,8 +56,8 @@ impl SessionStoreBuilder {
 
     /// The default [`autosave`](Self::autosave) interval: one minute.
     pub const DEFAULT_AUTOSAVE: Duration = Duration::from_secs(60);
-    /// The default [`snapshot_shards`](Self::snapshot_shards): 64.
-    pub const DEFAULT_SNAPSHOT_SHARDS: usize = 64;
+    /// The default [`snapshot_shards`](Self::snapshot_shards): 256.
+    pub const DEFAULT_SNAPSHOT_SHARDS: usize = 256;
 
     /// When a durable store's journal is fsynced (default [`FsyncPolicy::Always`]).
     pub fn fsync(mut self, policy: FsyncPolicy) -> Self {
@@ -72,8 +72,9 @@ impl SessionStoreBuilder {
         self
     }
 
-    /// How many files a snapshot is split into (default 64). A snapshot rewrites only the
-    /// files whose sessions changed, so more shards make small autosaves cheaper.
+    /// How many shards a snapshot is split into (default 256), each (user, agent) belonging to
+    /// one by a stable hash. A snapshot rewrites only the shards whose sessions changed, so
+    /// more shards make small autosaves cheaper; a shard without sessions has no file.
     pub fn snapshot_shards(mut self, shards: usize) -> Self {
         self.snapshot_shards = shards.max(1);
         self

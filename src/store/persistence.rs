@@ -13,8 +13,8 @@ use super::{Inner, SessionStore, SessionStoreBuilder};
 use crate::model::SessionRecord;
 use crate::persist::{
     self, corrupt, corrupt_at, decode_shard, encode_shard, is_shard_file_name, parse_journal_name,
-    read_journal, shard_file_name, shard_of, write_atomic, Durable, Journal, Manifest, Op,
-    Recovery, Saved, ShardRef, SnapshotReport, StoredRef, TornTail, MANIFEST,
+    read_journal, shard_file_name, shard_of, write_atomic, write_renamed, Durable, Journal,
+    Manifest, Op, Recovery, Saved, ShardRef, SnapshotReport, StoredRef, TornTail, MANIFEST,
 };
 use crate::{FsyncPolicy, ListSessionsResponse, StoreError};
 
@@ -73,7 +73,11 @@ impl SessionStore {
             last_version = m.last_version;
             let same_layout = m.shards.len() == shards;
             for (i, shard) in m.shards.iter().enumerate() {
-                let path = dir.join(&shard.file);
+                if same_layout {
+                    files[i] = Some(shard.clone());
+                }
+                let Some(file) = &shard.file else { continue };
+                let path = dir.join(file);
                 let bytes = fs::read(&path).map_err(io_err(&path))?;
                 for stored in decode_shard(&path, &bytes)? {
                     last_version = last_version.max(stored.version);
@@ -81,9 +85,6 @@ impl SessionStore {
                         .load_put(stored.version, stored.record)
                         .map_err(|e| corrupt_at(&path, 0, 0, e.to_string()))?;
                     recovery.snapshot_sessions += 1;
-                }
-                if same_layout {
-                    files[i] = Some(shard.clone());
                 }
             }
             if !same_layout {
@@ -421,21 +422,31 @@ impl Inner {
                 .iter()
                 .flat_map(|p| p.data.read().entries().cloned().collect::<Vec<_>>())
                 .collect();
+            report.shards_written += 1;
+            if entries.is_empty() {
+                refs.push(ShardRef {
+                    file: None,
+                    sessions: 0,
+                });
+                continue;
+            }
             let bytes = encode_shard(entries.iter().map(|e| StoredRef {
                 version: e.version,
                 json: &e.json,
             }));
             let name = shard_file_name(s, journal_no);
-            write_atomic(&durable.dir, &name, &bytes)
+            write_renamed(&durable.dir, &name, &bytes)
                 .map_err(|(path, source)| StoreError::Io { path, source })?;
-            report.shards_written += 1;
             report.sessions_written += entries.len();
             report.bytes_written += bytes.len() as u64;
             refs.push(ShardRef {
-                file: name,
+                file: Some(name),
                 sessions: entries.len(),
             });
         }
+        // One directory fsync makes every shard file's rename durable, before the manifest
+        // that names them.
+        persist::sync_dir(&durable.dir).map_err(io_err(&durable.dir))?;
         let manifest = Manifest::new(journal_no, last_version, refs);
         let bytes = manifest.encode();
         write_atomic(&durable.dir, MANIFEST, &bytes)
@@ -494,7 +505,11 @@ fn cut_file(path: &Path, len: usize) -> Result<(), StoreError> {
 /// Best effort: removes journals older than `journal` and shard files the manifest does not
 /// name. What is left is ignored at open and removed by the next snapshot.
 fn remove_replaced_files(dir: &Path, journal: u64, manifest: &Manifest) {
-    let current: HashSet<&str> = manifest.shards.iter().map(|s| s.file.as_str()).collect();
+    let current: HashSet<&str> = manifest
+        .shards
+        .iter()
+        .filter_map(|s| s.file.as_deref())
+        .collect();
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
