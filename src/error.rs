@@ -71,6 +71,22 @@ pub enum StoreError {
         /// The session id asked for.
         id: String,
     },
+    /// The user already has a registered agent with this id.
+    #[error("agent {id:?} is already registered for user {user_id:?}: use `update_agent`, or give the new agent another id")]
+    DuplicateAgent {
+        /// The owner.
+        user_id: String,
+        /// The agent id.
+        id: String,
+    },
+    /// The user has no registered agent with this id.
+    #[error("agent {id:?} is not registered for user {user_id:?}")]
+    AgentNotFound {
+        /// The owner asked for.
+        user_id: String,
+        /// The agent id asked for.
+        id: String,
+    },
     /// A compare-and-swap update found the session at another version.
     #[error(
         "session {id:?} is at version {actual}, not {expected}: someone else changed it; read \

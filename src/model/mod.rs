@@ -4,6 +4,7 @@
 //! values it does not know in an `Other` variant, and content blocks of unknown types are kept
 //! whole, so records written by newer servers survive a round trip unchanged.
 
+mod agent;
 mod ids;
 mod list;
 mod message;
@@ -14,6 +15,7 @@ mod state;
 mod tagged;
 mod timestamp;
 
+pub use agent::AgentRecord;
 pub use ids::new_id;
 pub use list::ListSessionsResponse;
 pub use message::{

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::SessionRecord;
+use crate::model::{AgentRecord, Msg, SessionRecord};
 use crate::StoreError;
 
 /// The format version this crate writes and reads.
@@ -34,6 +34,9 @@ pub(crate) struct Manifest {
     pub(crate) last_version: u64,
     /// One entry per shard, by index.
     pub(crate) shards: Vec<ShardRef>,
+    /// The file of registered agents, if any are.
+    #[serde(default)]
+    pub(crate) agents: Option<String>,
 }
 
 /// A shard's file in the manifest; `None` for a shard without sessions.
@@ -44,13 +47,19 @@ pub(crate) struct ShardRef {
 }
 
 impl Manifest {
-    pub(crate) fn new(journal: u64, last_version: u64, shards: Vec<ShardRef>) -> Self {
+    pub(crate) fn new(
+        journal: u64,
+        last_version: u64,
+        shards: Vec<ShardRef>,
+        agents: Option<String>,
+    ) -> Self {
         Self {
             format: MANIFEST_FORMAT.to_owned(),
             version: FORMAT_VERSION,
             journal,
             last_version,
             shards,
+            agents,
         }
     }
 
@@ -72,10 +81,44 @@ pub(crate) fn shard_file_name(index: usize, generation: u64) -> String {
     format!("shard-{index:04}-{generation:016}.json")
 }
 
-/// Whether `name` is a shard file's name.
+const AGENTS_FORMAT: &str = "agent-sessions/agents";
+
+/// The name of the agents file of generation `generation`.
+pub(crate) fn agents_file_name(generation: u64) -> String {
+    format!("agents-{generation:016}.json")
+}
+
+/// Encodes the agents file, one agent per line.
+pub(crate) fn encode_agents(agents: &[std::sync::Arc<AgentRecord>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(b"{\"format\":\"");
+    out.extend_from_slice(AGENTS_FORMAT.as_bytes());
+    out.extend_from_slice(b"\",\"version\":");
+    out.extend_from_slice(FORMAT_VERSION.to_string().as_bytes());
+    out.extend_from_slice(b",\"agents\":[");
+    for (i, a) in agents.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+        // Agent records are plain data with string map keys: they always serialize.
+        out.extend_from_slice(&serde_json::to_vec(&**a).unwrap_or_default());
+    }
+    out.extend_from_slice(b"\n]}\n");
+    out
+}
+
+/// Reads the agents file.
+pub(crate) fn decode_agents(path: &Path, bytes: &[u8]) -> Result<Vec<AgentRecord>, StoreError> {
+    #[derive(Deserialize)]
+    struct AgentsFile {
+        agents: Vec<AgentRecord>,
+    }
+    let file: AgentsFile = decode_versioned(path, bytes, AGENTS_FORMAT)?;
+    Ok(file.agents)
+}
+
+/// Whether `name` is a shard file's or an agents file's name.
 pub(crate) fn is_shard_file_name(name: &Path) -> bool {
     let stem = name.file_name().and_then(|n| n.to_str());
-    stem.is_some_and(|n| n.starts_with("shard-"))
+    stem.is_some_and(|n| n.starts_with("shard-") || n.starts_with("agents-"))
         && name
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"))
@@ -86,6 +129,8 @@ pub(crate) struct StoredRef<'a> {
     pub(crate) version: u64,
     /// The record's compact JSON.
     pub(crate) json: &'a [u8],
+    /// Its message history, oldest first.
+    pub(crate) messages: &'a [std::sync::Arc<Msg>],
 }
 
 /// Encodes a shard file from sessions' cached JSON.
@@ -102,6 +147,11 @@ pub(crate) fn encode_shard<'a>(sessions: impl ExactSizeIterator<Item = StoredRef
         out.extend_from_slice(s.version.to_string().as_bytes());
         out.extend_from_slice(b",\"record\":");
         out.extend_from_slice(s.json);
+        if !s.messages.is_empty() {
+            out.extend_from_slice(b",\"messages\":");
+            // Messages are plain data with string map keys: they always serialize.
+            out.extend_from_slice(&serde_json::to_vec(s.messages).unwrap_or_default());
+        }
         out.push(b'}');
     }
     out.extend_from_slice(b"\n]}\n");
@@ -113,6 +163,8 @@ pub(crate) fn encode_shard<'a>(sessions: impl ExactSizeIterator<Item = StoredRef
 pub(crate) struct Stored {
     pub(crate) version: u64,
     pub(crate) record: SessionRecord,
+    #[serde(default)]
+    pub(crate) messages: Vec<Msg>,
 }
 
 /// A shard file; `format` and `version` are checked by `decode_versioned`.

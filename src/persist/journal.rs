@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::files;
-use crate::model::SessionRecord;
+use crate::model::{AgentRecord, Msg, SessionRecord};
 use crate::StoreError;
 
 /// When the journal is fsynced.
@@ -52,12 +52,55 @@ pub(crate) enum Op {
         version: u64,
         record: Box<SessionRecord>,
     },
-    /// These sessions of (user, agent) are gone.
+    /// These sessions of (user, agent) are gone, with their messages.
     Del {
         user_id: String,
         agent_id: String,
         ids: Vec<String>,
     },
+    /// Message `index` of a session's history is this, and the history ends with it.
+    Msg {
+        user_id: String,
+        agent_id: String,
+        session_id: String,
+        index: usize,
+        message: Box<Msg>,
+    },
+    /// The registered agent, in full, as it now is.
+    AgentPut { record: Box<AgentRecord> },
+    /// These agents of a user are no longer registered.
+    AgentDel { user_id: String, ids: Vec<String> },
+}
+
+/// A journal line: `op` serialized, with its newline. Strings, numbers and records whose maps
+/// have string keys always serialize, so this cannot fail.
+pub(crate) fn line(op: &Op) -> Vec<u8> {
+    let mut out = serde_json::to_vec(op).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// The line of a `msg` op from its parts, the message already encoded (outside any lock).
+pub(crate) fn msg_line(
+    user_id: &str,
+    agent_id: &str,
+    session_id: &str,
+    index: usize,
+    message_json: &[u8],
+) -> Vec<u8> {
+    let head = serde_json::json!({
+        "op": "msg",
+        "user_id": user_id,
+        "agent_id": agent_id,
+        "session_id": session_id,
+        "index": index,
+    });
+    let mut out = serde_json::to_vec(&head).unwrap_or_default();
+    out.pop(); // the closing brace
+    out.extend_from_slice(b",\"message\":");
+    out.extend_from_slice(message_json);
+    out.extend_from_slice(b"}\n");
+    out
 }
 
 /// The name of journal number `n`.
@@ -165,16 +208,17 @@ impl Journal {
         agent_id: &str,
         ids: impl IntoIterator<Item = &'a str>,
     ) -> u64 {
-        let op = Op::Del {
+        self.append_line(&line(&Op::Del {
             user_id: user_id.to_owned(),
             agent_id: agent_id.to_owned(),
             ids: ids.into_iter().map(str::to_owned).collect(),
-        };
-        // Strings and vectors of strings always serialize.
-        let line = serde_json::to_vec(&op).unwrap_or_default();
+        }))
+    }
+
+    /// Appends a whole line (with its newline); returns its sequence number.
+    pub(crate) fn append_line(&self, line: &[u8]) -> u64 {
         let mut p = self.pending.lock();
-        p.bytes.extend_from_slice(&line);
-        p.bytes.push(b'\n');
+        p.bytes.extend_from_slice(line);
         p.seq += 1;
         p.seq
     }

@@ -15,11 +15,13 @@ use crate::StoreError;
 
 pub(crate) use files::{remove_temp_files, sync_dir, write_atomic, write_renamed};
 pub(crate) use format::{
-    corrupt, corrupt_at, decode_shard, encode_shard, is_shard_file_name, shard_file_name, Manifest,
-    ShardRef, StoredRef, MANIFEST,
+    agents_file_name, corrupt, corrupt_at, decode_agents, decode_shard, encode_agents,
+    encode_shard, is_shard_file_name, shard_file_name, Manifest, ShardRef, StoredRef, MANIFEST,
 };
 pub use journal::FsyncPolicy;
-pub(crate) use journal::{parse_file_name as parse_journal_name, Journal, Op};
+pub(crate) use journal::{
+    line as journal_line, msg_line, parse_file_name as parse_journal_name, Journal, Op,
+};
 
 /// What `open` found and repaired.
 ///
@@ -77,6 +79,8 @@ pub(crate) struct Durable {
     pub(crate) journal: Journal,
     /// Per shard: how many changes it has had since open.
     pub(crate) changes: Box<[AtomicU64]>,
+    /// How many changes the agent registry has had since open.
+    pub(crate) agent_changes: AtomicU64,
     /// The last snapshot's view; its lock also serializes snapshots.
     pub(crate) saved: Mutex<Saved>,
     pub(crate) recovery: Recovery,
@@ -89,6 +93,12 @@ pub(crate) struct Saved {
     pub(crate) changes: Vec<u64>,
     /// The file holding each shard, if it has one that is current.
     pub(crate) files: Vec<Option<ShardRef>>,
+    /// The agent registry's change count when it was captured.
+    pub(crate) agent_changes: u64,
+    /// Whether `agents` is current: false until the first snapshot of a new directory.
+    pub(crate) agents_current: bool,
+    /// The agents file; `None` when no agent is registered.
+    pub(crate) agents: Option<String>,
 }
 
 impl Durable {
@@ -97,6 +107,7 @@ impl Durable {
         lock: File,
         journal: Journal,
         changes: Box<[AtomicU64]>,
+        agent_changes: u64,
         saved: Saved,
         recovery: Recovery,
     ) -> Self {
@@ -105,6 +116,7 @@ impl Durable {
             _lock: lock,
             journal,
             changes,
+            agent_changes: AtomicU64::new(agent_changes),
             saved: Mutex::new(saved),
             recovery,
         }

@@ -1,7 +1,9 @@
 //! The store: a cheap-to-clone handle over per-(user, agent) partitions.
 
+mod agents;
 mod builder;
 mod entry;
+mod messages;
 mod new_session;
 mod partition;
 mod persistence;
@@ -97,6 +99,8 @@ struct Inner {
     /// user -> agent -> partition. A guard on this map is never held while calling it again,
     /// and never taken while a partition lock is held.
     users: DashMap<Box<str>, HashMap<Box<str>, Arc<Partition>>>,
+    /// user -> registered agents, in registration order. Same guard rules as `users`.
+    agents: DashMap<Box<str>, indexmap::IndexMap<Box<str>, Arc<crate::model::AgentRecord>>>,
     len: AtomicUsize,
     /// The last version handed out.
     last_version: AtomicU64,
@@ -152,6 +156,7 @@ impl SessionStore {
         Self {
             inner: Arc::new(Inner {
                 users: DashMap::new(),
+                agents: DashMap::new(),
                 len: AtomicUsize::new(0),
                 last_version: AtomicU64::new(0),
                 max_id_bytes: b.max_id_bytes,
@@ -387,7 +392,9 @@ impl SessionStore {
         Ok(Arc::clone(&removed.record))
     }
 
-    /// Removes every session of `user_id` with `agent_id`; returns how many there were.
+    /// Removes every session of `user_id` with `agent_id` (and their message histories);
+    /// returns how many there were. The agent's registration, if any, stays (see
+    /// [`SessionStore::unregister_agent`]).
     ///
     /// ```
     /// use agent_sessions::{NewSession, SessionStore};
@@ -415,8 +422,8 @@ impl SessionStore {
         }
     }
 
-    /// Removes every session of `user_id`, with every agent (erasure of a user's data);
-    /// returns how many there were.
+    /// Removes every session of `user_id`, with every agent, and unregisters the user's
+    /// agents (erasure of a user's data); returns how many sessions there were.
     ///
     /// ```
     /// use agent_sessions::{NewSession, SessionStore};
@@ -430,10 +437,14 @@ impl SessionStore {
     /// ```
     pub fn delete_all(&self, user_id: &str) -> Result<usize, StoreError> {
         self.check_writable()?;
-        let Some((_, agents)) = self.inner.users.remove(user_id) else {
-            return Ok(0);
+        let removed = match self.inner.users.remove(user_id) {
+            Some((_, agents)) => {
+                self.retire_partitions(user_id, agents.iter().map(|(a, p)| (&**a, p)))?
+            }
+            None => 0,
         };
-        self.retire_partitions(user_id, agents.iter().map(|(a, p)| (&**a, p)))
+        self.unregister_all(user_id)?;
+        Ok(removed)
     }
 
     /// Retires partitions already unlinked from the map, journaling what they held.
@@ -539,6 +550,13 @@ impl SessionStore {
         Some(durable.journal.append_del(user_id, agent_id, ids))
     }
 
+    /// Like [`Self::log_put`], for a line made by the caller.
+    fn log_line(&self, part: &Partition, line: &[u8]) -> Option<u64> {
+        let durable = self.inner.durable.get()?;
+        durable.changes[part.shard].fetch_add(1, Ordering::Relaxed);
+        Some(durable.journal.append_line(line))
+    }
+
     /// Waits, with no store lock held, until journal line `seq` is durable.
     fn commit(&self, seq: Option<u64>) -> Result<(), StoreError> {
         match (seq, self.inner.durable.get()) {
@@ -601,18 +619,22 @@ impl SessionStore {
     }
 
     fn check_ids(&self, user_id: &str, agent_id: &str, id: &str) -> Result<(), StoreError> {
+        self.check_id("user_id", user_id)?;
+        self.check_id("agent_id", agent_id)?;
+        self.check_id("id", id)
+    }
+
+    fn check_id(&self, field: &'static str, value: &str) -> Result<(), StoreError> {
         let limit = self.inner.max_id_bytes;
-        for (field, value) in [("user_id", user_id), ("agent_id", agent_id), ("id", id)] {
-            if value.is_empty() {
-                return Err(StoreError::EmptyId { field });
-            }
-            if value.len() > limit {
-                return Err(StoreError::IdTooLong {
-                    field,
-                    len: value.len(),
-                    limit,
-                });
-            }
+        if value.is_empty() {
+            return Err(StoreError::EmptyId { field });
+        }
+        if value.len() > limit {
+            return Err(StoreError::IdTooLong {
+                field,
+                len: value.len(),
+                limit,
+            });
         }
         Ok(())
     }

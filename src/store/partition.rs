@@ -8,6 +8,7 @@ use parking_lot::RwLock;
 
 use super::entry::{Entry, SortKey};
 use super::query::ListQuery;
+use crate::model::Msg;
 
 /// One (user, agent)'s sessions.
 ///
@@ -37,6 +38,8 @@ pub(crate) struct PartitionData {
     pub(crate) by_id: HashMap<Arc<str>, Arc<Entry>>,
     by_created: BTreeMap<SortKey, Arc<Entry>>,
     by_updated: BTreeMap<SortKey, Arc<Entry>>,
+    /// Message histories, by session id; only sessions that are in `by_id` have one.
+    pub(crate) messages: HashMap<Arc<str>, Vec<Arc<Msg>>>,
     pub(crate) retired: bool,
 }
 
@@ -50,17 +53,22 @@ impl PartitionData {
         self.by_id.insert(Arc::clone(&entry.id), entry);
     }
 
-    /// Removes the entry with this id.
+    /// Removes the entry with this id, and its message history.
     pub(crate) fn remove(&mut self, id: &str) -> Option<Arc<Entry>> {
         let entry = self.by_id.remove(id)?;
+        self.messages.remove(id);
         self.by_created.remove(&entry.created_key());
         self.by_updated.remove(&entry.updated_key());
         Some(entry)
     }
 
-    /// Replaces the entry with `new`'s id (which must be present) by `new`.
+    /// Replaces the entry with `new`'s id (which must be present) by `new`; the message
+    /// history stays.
     pub(crate) fn replace(&mut self, new: Arc<Entry>) {
-        self.remove(&new.id);
+        if let Some(old) = self.by_id.remove(&new.id) {
+            self.by_created.remove(&old.created_key());
+            self.by_updated.remove(&old.updated_key());
+        }
         self.insert(new);
     }
 
@@ -68,6 +76,7 @@ impl PartitionData {
     pub(crate) fn retire(&mut self) -> HashMap<Arc<str>, Arc<Entry>> {
         self.by_created = BTreeMap::new();
         self.by_updated = BTreeMap::new();
+        self.messages = HashMap::new();
         self.retired = true;
         std::mem::take(&mut self.by_id)
     }

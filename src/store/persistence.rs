@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use super::entry::Entry;
 use super::{Inner, SessionStore, SessionStoreBuilder};
-use crate::model::SessionRecord;
+use crate::model::{AgentRecord, Msg, SessionRecord};
 use crate::persist::{
-    self, corrupt, corrupt_at, decode_shard, encode_shard, is_shard_file_name, parse_journal_name,
-    read_journal, shard_file_name, shard_of, write_atomic, write_renamed, Durable, Journal,
-    Manifest, Op, Recovery, Saved, ShardRef, SnapshotReport, StoredRef, TornTail, MANIFEST,
+    self, agents_file_name, corrupt, corrupt_at, decode_agents, decode_shard, encode_agents,
+    encode_shard, is_shard_file_name, parse_journal_name, read_journal, shard_file_name, shard_of,
+    write_atomic, write_renamed, Durable, Journal, Manifest, Op, Recovery, Saved, ShardRef,
+    SnapshotReport, StoredRef, TornTail, MANIFEST,
 };
 use crate::{FsyncPolicy, ListSessionsResponse, StoreError};
 
@@ -53,16 +54,18 @@ impl SessionStore {
 
     pub(super) fn open_with(b: &SessionStoreBuilder, dir: &Path) -> Result<Self, StoreError> {
         let lock = persist::lock_dir(dir)?;
-        let mut recovery = Recovery {
-            temp_files_removed: persist::remove_temp_files(dir).map_err(io_err(dir))?,
-            ..Recovery::default()
-        };
         let store = Self::from_builder(b);
         let shards = store.inner.shards;
-        let mut dirty = vec![false; shards];
-        let mut files: Vec<Option<ShardRef>> = vec![None; shards];
-        let mut last_version = 0;
-
+        let mut load = Load {
+            dirty: vec![false; shards],
+            files: vec![None; shards],
+            last_version: 0,
+            agents_dirty: false,
+            recovery: Recovery {
+                temp_files_removed: persist::remove_temp_files(dir).map_err(io_err(dir))?,
+                ..Recovery::default()
+            },
+        };
         let manifest_path = dir.join(MANIFEST);
         let manifest = match fs::read(&manifest_path) {
             Ok(bytes) => Some(Manifest::decode(&manifest_path, &bytes)?),
@@ -70,55 +73,18 @@ impl SessionStore {
             Err(e) => return Err(io_err(&manifest_path)(e)),
         };
         if let Some(m) = &manifest {
-            last_version = m.last_version;
-            let same_layout = m.shards.len() == shards;
-            for (i, shard) in m.shards.iter().enumerate() {
-                if same_layout {
-                    files[i] = Some(shard.clone());
-                }
-                let Some(file) = &shard.file else { continue };
-                let path = dir.join(file);
-                let bytes = fs::read(&path).map_err(io_err(&path))?;
-                for stored in decode_shard(&path, &bytes)? {
-                    last_version = last_version.max(stored.version);
-                    store
-                        .load_put(stored.version, stored.record)
-                        .map_err(|e| corrupt_at(&path, 0, 0, e.to_string()))?;
-                    recovery.snapshot_sessions += 1;
-                }
-            }
-            if !same_layout {
-                dirty.fill(true);
-            }
+            store.load_snapshot(dir, m, &mut load)?;
         }
-
         let first_journal = manifest.as_ref().map_or(0, |m| m.journal);
         let journals = journal_files(dir, first_journal)?;
         for (k, (_, path)) in journals.iter().enumerate() {
             let contents = read_journal(path, k + 1 == journals.len())?;
             for op in contents.ops {
-                match op {
-                    Op::Put { version, record } => {
-                        last_version = last_version.max(version);
-                        dirty[shard_of(&record.user_id, &record.agent_id, shards)] = true;
-                        store
-                            .load_put(version, *record)
-                            .map_err(|e| corrupt_at(path, 0, 0, e.to_string()))?;
-                    }
-                    Op::Del {
-                        user_id,
-                        agent_id,
-                        ids,
-                    } => {
-                        dirty[shard_of(&user_id, &agent_id, shards)] = true;
-                        store.load_del(&user_id, &agent_id, &ids);
-                    }
-                }
-                recovery.journal_ops += 1;
+                store.replay(op, path, &mut load)?;
             }
             if let Some((line, offset, bytes)) = contents.torn {
                 cut_file(path, offset)?;
-                recovery.torn_tail = Some(TornTail {
+                load.recovery.torn_tail = Some(TornTail {
                     path: path.clone(),
                     line,
                     bytes,
@@ -131,20 +97,112 @@ impl SessionStore {
         store
             .inner
             .last_version
-            .store(last_version, Ordering::Relaxed);
-        let changes = dirty
+            .store(load.last_version, Ordering::Relaxed);
+        let changes = load
+            .dirty
             .iter()
             .map(|&d| AtomicU64::new(u64::from(d)))
             .collect();
         let saved = Saved {
             changes: vec![0; shards],
-            files,
+            files: load.files,
+            agent_changes: 0,
+            agents_current: manifest.is_some(),
+            agents: manifest.and_then(|m| m.agents),
         };
-        let durable = Durable::new(dir.to_path_buf(), lock, journal, changes, saved, recovery);
+        let durable = Durable::new(
+            dir.to_path_buf(),
+            lock,
+            journal,
+            changes,
+            u64::from(load.agents_dirty),
+            saved,
+            load.recovery,
+        );
         // A fresh store: nobody else can have set it.
         let _ = store.inner.durable.set(durable);
         store.spawn_maintenance(b, dir)?;
         Ok(store)
+    }
+
+    /// Loads the shard and agents files `manifest` names.
+    fn load_snapshot(&self, dir: &Path, m: &Manifest, load: &mut Load) -> Result<(), StoreError> {
+        load.last_version = m.last_version;
+        let same_layout = m.shards.len() == load.files.len();
+        for (i, shard) in m.shards.iter().enumerate() {
+            if same_layout {
+                load.files[i] = Some(shard.clone());
+            }
+            let Some(file) = &shard.file else { continue };
+            let path = dir.join(file);
+            let bytes = fs::read(&path).map_err(io_err(&path))?;
+            for stored in decode_shard(&path, &bytes)? {
+                load.last_version = load.last_version.max(stored.version);
+                let (user, agent, id) = (
+                    stored.record.user_id.clone(),
+                    stored.record.agent_id.clone(),
+                    stored.record.id.clone(),
+                );
+                self.load_put(stored.version, stored.record)
+                    .map_err(|e| corrupt_at(&path, 0, 0, e.to_string()))?;
+                for (i, m) in stored.messages.into_iter().enumerate() {
+                    self.load_msg(&user, &agent, &id, i, m);
+                }
+                load.recovery.snapshot_sessions += 1;
+            }
+        }
+        if !same_layout {
+            load.dirty.fill(true);
+        }
+        if let Some(file) = &m.agents {
+            let path = dir.join(file);
+            let bytes = fs::read(&path).map_err(io_err(&path))?;
+            for agent in decode_agents(&path, &bytes)? {
+                self.load_agent_put(agent);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one journal line of `path`.
+    fn replay(&self, op: Op, path: &Path, load: &mut Load) -> Result<(), StoreError> {
+        let shards = self.inner.shards;
+        match op {
+            Op::Put { version, record } => {
+                load.last_version = load.last_version.max(version);
+                load.dirty[shard_of(&record.user_id, &record.agent_id, shards)] = true;
+                self.load_put(version, *record)
+                    .map_err(|e| corrupt_at(path, 0, 0, e.to_string()))?;
+            }
+            Op::Del {
+                user_id,
+                agent_id,
+                ids,
+            } => {
+                load.dirty[shard_of(&user_id, &agent_id, shards)] = true;
+                self.load_del(&user_id, &agent_id, &ids);
+            }
+            Op::Msg {
+                user_id,
+                agent_id,
+                session_id,
+                index,
+                message,
+            } => {
+                load.dirty[shard_of(&user_id, &agent_id, shards)] = true;
+                self.load_msg(&user_id, &agent_id, &session_id, index, *message);
+            }
+            Op::AgentPut { record } => {
+                load.agents_dirty = true;
+                self.load_agent_put(*record);
+            }
+            Op::AgentDel { user_id, ids } => {
+                load.agents_dirty = true;
+                self.load_agent_del(&user_id, &ids);
+            }
+        }
+        load.recovery.journal_ops += 1;
+        Ok(())
     }
 
     /// What [`SessionStore::open`] found and repaired; `None` for an in-memory store.
@@ -418,9 +476,17 @@ impl Inner {
                 refs.push(file);
                 continue;
             }
-            let entries: Vec<Arc<Entry>> = partitions[s]
+            let entries: Vec<(Arc<Entry>, Vec<Arc<Msg>>)> = partitions[s]
                 .iter()
-                .flat_map(|p| p.data.read().entries().cloned().collect::<Vec<_>>())
+                .flat_map(|p| {
+                    let data = p.data.read();
+                    data.entries()
+                        .map(|e| {
+                            let history = data.messages.get(&e.id).cloned().unwrap_or_default();
+                            (Arc::clone(e), history)
+                        })
+                        .collect::<Vec<_>>()
+                })
                 .collect();
             report.shards_written += 1;
             if entries.is_empty() {
@@ -430,9 +496,10 @@ impl Inner {
                 });
                 continue;
             }
-            let bytes = encode_shard(entries.iter().map(|e| StoredRef {
+            let bytes = encode_shard(entries.iter().map(|(e, history)| StoredRef {
                 version: e.version,
                 json: &e.json,
+                messages: history,
             }));
             let name = shard_file_name(s, journal_no);
             write_renamed(&durable.dir, &name, &bytes)
@@ -444,27 +511,61 @@ impl Inner {
                 sessions: entries.len(),
             });
         }
-        // One directory fsync makes every shard file's rename durable, before the manifest
-        // that names them.
+        let agent_count = durable.agent_changes.load(Ordering::Relaxed);
+        let agents_file = if saved.agents_current && agent_count == saved.agent_changes {
+            saved.agents.clone()
+        } else {
+            self.write_agents_file(&durable.dir, journal_no, &mut report)?
+        };
+        // One directory fsync makes every file's rename durable, before the manifest that
+        // names them.
         persist::sync_dir(&durable.dir).map_err(io_err(&durable.dir))?;
-        let manifest = Manifest::new(journal_no, last_version, refs);
+        let manifest = Manifest::new(journal_no, last_version, refs, agents_file);
         let bytes = manifest.encode();
         write_atomic(&durable.dir, MANIFEST, &bytes)
             .map_err(|(path, source)| StoreError::Io { path, source })?;
         report.bytes_written += bytes.len() as u64;
         saved.changes = counts;
         saved.files = manifest.shards.iter().cloned().map(Some).collect();
+        saved.agent_changes = agent_count;
+        saved.agents_current = true;
+        saved.agents.clone_from(&manifest.agents);
         remove_replaced_files(&durable.dir, journal_no, &manifest);
         Ok(report)
+    }
+
+    /// Writes the registered agents' file of generation `generation`; `None` when there is
+    /// no agent.
+    fn write_agents_file(
+        &self,
+        dir: &Path,
+        generation: u64,
+        report: &mut SnapshotReport,
+    ) -> Result<Option<String>, StoreError> {
+        let agents: Vec<Arc<AgentRecord>> = self
+            .agents
+            .iter()
+            .flat_map(|a| a.values().cloned().collect::<Vec<_>>())
+            .collect();
+        if agents.is_empty() {
+            return Ok(None);
+        }
+        let name = agents_file_name(generation);
+        let bytes = encode_agents(&agents);
+        write_renamed(dir, &name, &bytes)
+            .map_err(|(path, source)| StoreError::Io { path, source })?;
+        report.bytes_written += bytes.len() as u64;
+        Ok(Some(name))
     }
 
     pub(super) fn has_unsaved_changes(&self) -> bool {
         self.durable.get().is_some_and(|d| {
             let saved = d.saved.lock();
-            d.changes
-                .iter()
-                .zip(&saved.changes)
-                .any(|(now, then)| now.load(Ordering::Relaxed) != *then)
+            d.agent_changes.load(Ordering::Relaxed) != saved.agent_changes
+                || d.changes
+                    .iter()
+                    .zip(&saved.changes)
+                    .any(|(now, then)| now.load(Ordering::Relaxed) != *then)
         })
     }
 
@@ -474,6 +575,17 @@ impl Inner {
             None => Ok(()),
         }
     }
+}
+
+/// What loading a directory gathers before the store becomes durable.
+struct Load {
+    /// Shards that differ from their snapshot file.
+    dirty: Vec<bool>,
+    /// The snapshot's file of each shard, where the layout is unchanged.
+    files: Vec<Option<ShardRef>>,
+    last_version: u64,
+    agents_dirty: bool,
+    recovery: Recovery,
 }
 
 /// The journal files numbered `first` or later, in order.
@@ -509,6 +621,7 @@ fn remove_replaced_files(dir: &Path, journal: u64, manifest: &Manifest) {
         .shards
         .iter()
         .filter_map(|s| s.file.as_deref())
+        .chain(manifest.agents.as_deref())
         .collect();
     let Ok(entries) = fs::read_dir(dir) else {
         return;
