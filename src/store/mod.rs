@@ -407,19 +407,22 @@ impl SessionStore {
     /// ```
     pub fn delete_agent(&self, user_id: &str, agent_id: &str) -> Result<usize, StoreError> {
         self.check_writable()?;
-        let removed = {
+        let (removed, seq) = {
             let Some(mut agents) = self.inner.users.get_mut(user_id) else {
                 return Ok(0);
             };
-            agents.remove(agent_id)
+            let Some(part) = agents.remove(agent_id) else {
+                return Ok(0);
+            };
+            // Retired under the map guard: a racing create waits for the guard, finds the
+            // partition gone and makes a new one, journaled after this deletion.
+            self.retire_partitions(user_id, [(agent_id, &part)])
         };
         self.inner
             .users
             .remove_if(user_id, |_, agents| agents.is_empty());
-        match removed {
-            Some(part) => self.retire_partitions(user_id, [(agent_id, &part)]),
-            None => Ok(0),
-        }
+        self.commit(seq)?;
+        Ok(removed)
     }
 
     /// Removes every session of `user_id`, with every agent, and unregisters the user's
@@ -437,22 +440,30 @@ impl SessionStore {
     /// ```
     pub fn delete_all(&self, user_id: &str) -> Result<usize, StoreError> {
         self.check_writable()?;
-        let removed = match self.inner.users.remove(user_id) {
-            Some((_, agents)) => {
-                self.retire_partitions(user_id, agents.iter().map(|(a, p)| (&**a, p)))?
+        let (removed, seq) = match self.inner.users.get_mut(user_id) {
+            Some(mut agents) => {
+                // As in `delete_agent`: retired and journaled before they are unlinked.
+                let parts = std::mem::take(&mut *agents);
+                self.retire_partitions(user_id, parts.iter().map(|(a, p)| (&**a, p)))
             }
-            None => 0,
+            None => (0, None),
         };
+        self.inner
+            .users
+            .remove_if(user_id, |_, agents| agents.is_empty());
+        self.commit(seq)?;
         self.unregister_all(user_id)?;
         Ok(removed)
     }
 
-    /// Retires partitions already unlinked from the map, journaling what they held.
+    /// Retires partitions, journaling what they held; returns how many sessions they held and
+    /// the journal line to commit. Called with the user's map guard held (map guard, then
+    /// partition lock, is the allowed order), before the partitions are unlinked.
     fn retire_partitions<'a>(
         &self,
         user_id: &str,
         parts: impl IntoIterator<Item = (&'a str, &'a Arc<Partition>)>,
-    ) -> Result<usize, StoreError> {
+    ) -> (usize, Option<u64>) {
         let mut removed = 0;
         let mut last_seq = None;
         for (agent_id, part) in parts {
@@ -464,8 +475,7 @@ impl SessionStore {
             }
         }
         self.inner.len.fetch_sub(removed, Ordering::Relaxed);
-        self.commit(last_seq)?;
-        Ok(removed)
+        (removed, last_seq)
     }
 
     /// A page of `user_id`'s sessions with `agent_id`, and how many match in all.
