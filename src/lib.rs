@@ -13,6 +13,8 @@
 //! - [`SessionBackend`]: the contract the store honours, for code and tests that should run
 //!   on other backends too (a networked one is planned).
 //! - [`StoreError`]: the one error type; every failure leaves the store unchanged.
+//! - `server` (feature `server`): AgentScope 2.0.0's HTTP session API over a store (axum),
+//!   a `TestServer` for tests, and the `agent-sessions` binary.
 //!
 //! ```
 //! use agent_sessions::{ListQuery, NewSession, SessionStore};
@@ -27,6 +29,8 @@ mod backend;
 mod error;
 pub mod model;
 mod persist;
+#[cfg(feature = "server")]
+pub mod server;
 mod store;
 
 pub use backend::SessionBackend;

@@ -245,6 +245,44 @@ impl SessionStore {
         })
     }
 
+    /// The session `id` of `user_id`, looked up under `agent_id` first, then under the user's
+    /// other agents (in byte order of their ids), with its version; `None` if the user has no
+    /// session with this id.
+    ///
+    /// AgentScope keys sessions by user and id, so its HTTP API finds a session whatever agent
+    /// the request names; the server uses this to answer the same.
+    ///
+    /// ```
+    /// use agent_sessions::{NewSession, SessionStore};
+    /// let store = SessionStore::new();
+    /// let rec = store.create(NewSession::new("u", "a"))?;
+    /// let found = store.find_session("u", "other-agent", &rec.id).unwrap();
+    /// assert_eq!(found.record.agent_id, "a");
+    /// assert!(store.find_session("v", "a", &rec.id).is_none()); // another user's: never
+    /// # Ok::<(), agent_sessions::StoreError>(())
+    /// ```
+    pub fn find_session(&self, user_id: &str, agent_id: &str, id: &str) -> Option<Versioned> {
+        if let Some(v) = self.get_versioned(user_id, agent_id, id) {
+            return Some(v);
+        }
+        let mut parts: Vec<(Box<str>, Arc<Partition>)> = self
+            .inner
+            .users
+            .get(user_id)?
+            .iter()
+            .filter(|(agent, _)| &***agent != agent_id)
+            .map(|(agent, part)| (agent.clone(), Arc::clone(part)))
+            .collect(); // the map guard is dropped here, before any partition lock
+        parts.sort_by(|a, b| a.0.cmp(&b.0));
+        parts.into_iter().find_map(|(_, part)| {
+            let data = part.data.read();
+            data.by_id.get(id).map(|e| Versioned {
+                record: Arc::clone(&e.record),
+                version: e.version,
+            })
+        })
+    }
+
     /// The session's compact JSON, exactly `serde_json::to_vec(&*record)`, from the cache.
     ///
     /// ```
@@ -288,6 +326,30 @@ impl SessionStore {
     {
         self.update_inner(user_id, agent_id, id, None, f)
             .map(|v| v.record)
+    }
+
+    /// Like [`SessionStore::update`], and returns the new version with the record (for an
+    /// `ETag`, or a later [`SessionStore::update_if_version`]).
+    ///
+    /// ```
+    /// use agent_sessions::{NewSession, SessionStore};
+    /// let store = SessionStore::new();
+    /// let rec = store.create(NewSession::new("u", "a"))?;
+    /// let v = store.update_versioned("u", "a", &rec.id, |r| r.config.name = "x".into())?;
+    /// assert_eq!(v.version, store.get_versioned("u", "a", &rec.id).unwrap().version);
+    /// # Ok::<(), agent_sessions::StoreError>(())
+    /// ```
+    pub fn update_versioned<F>(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        id: &str,
+        f: F,
+    ) -> Result<Versioned, StoreError>
+    where
+        F: FnMut(&mut SessionRecord),
+    {
+        self.update_inner(user_id, agent_id, id, None, f)
     }
 
     /// Like [`SessionStore::update`], but only if the session is still at `expected_version`;

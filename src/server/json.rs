@@ -1,0 +1,536 @@
+//! JSON as the reference reads and writes it: Python's `json` module.
+//!
+//! Request bodies are decoded with the same grammar, error messages and error positions
+//! (character indices) as `json.loads`, so a 422 `json_invalid` answer matches the reference's.
+//! Values echoed back in error bodies (`"input"`) are written as Python writes them: integers of
+//! any size exactly, floats in `repr` form (`1e+16`, `1.5e-07`).
+//!
+//! Where Python accepts what JSON cannot carry back (`NaN`, `Infinity`, floats that overflow),
+//! the reference fails later with a 500; here the body is refused as invalid JSON.
+
+use std::fmt::Write as _;
+
+use indexmap::IndexMap;
+
+/// A decoded JSON value, kept as Python's `json` module decodes it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Json {
+    Null,
+    Bool(bool),
+    /// An integer that fits an `i64`.
+    Int(i64),
+    /// An integer that does not: its decimal digits, with a leading `-` when negative.
+    BigInt(String),
+    /// A finite float.
+    Float(f64),
+    Str(String),
+    List(Vec<Json>),
+    /// Key order is first appearance; a repeated key keeps its first position and last value.
+    Dict(IndexMap<String, Json>),
+}
+
+/// Why a body is not JSON, as `json.JSONDecodeError` says it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DecodeError {
+    /// Python's message (`Expecting value`, ...).
+    pub msg: &'static str,
+    /// The character index (not byte) where Python reports the error.
+    pub pos: usize,
+}
+
+/// How a body failed to decode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum BodyError {
+    /// Not JSON: the reference answers 422 `json_invalid`.
+    Decode(DecodeError),
+    /// Not text, or nested too deeply: the reference answers 400.
+    Unreadable,
+}
+
+/// Bodies nested deeper than this are refused as the reference refuses much deeper ones (a
+/// `RecursionError`: 400). The reference's limit is near 1000; this one is lower so that every
+/// stored record stays within `serde_json`'s recursion limit (128) when a durable store reads
+/// its files back: a body's depth plus the record's and the files' wrapping stays below it.
+pub(crate) const MAX_DEPTH: usize = 100;
+
+/// Decodes a request body as `json.loads(body_bytes)` would.
+pub(crate) fn parse_body(bytes: &[u8]) -> Result<Json, BodyError> {
+    // `json.loads(bytes)` decodes UTF-8 with or without a BOM.
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let text = std::str::from_utf8(bytes).map_err(|_| BodyError::Unreadable)?;
+    parse(text)
+}
+
+/// Decodes `text` as `json.loads(text)` would.
+pub(crate) fn parse(text: &str) -> Result<Json, BodyError> {
+    let mut p = Parser {
+        s: text.as_bytes(),
+        text,
+        depth: 0,
+    };
+    let start = p.skip_ws(0);
+    let (value, end) = p.value(start)?;
+    let end = p.skip_ws(end);
+    if end != p.s.len() {
+        return Err(p.err("Extra data", end));
+    }
+    Ok(value)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    text: &'a str,
+    depth: usize,
+}
+
+type Step = Result<(Json, usize), BodyError>;
+
+impl Parser<'_> {
+    fn err(&self, msg: &'static str, byte_pos: usize) -> BodyError {
+        let pos = self.text[..byte_pos.min(self.text.len())].chars().count();
+        BodyError::Decode(DecodeError { msg, pos })
+    }
+
+    fn at(&self, i: usize) -> Option<u8> {
+        self.s.get(i).copied()
+    }
+
+    fn skip_ws(&self, mut i: usize) -> usize {
+        while matches!(self.at(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            i += 1;
+        }
+        i
+    }
+
+    fn starts(&self, i: usize, lit: &[u8]) -> bool {
+        self.s.get(i..i + lit.len()) == Some(lit)
+    }
+
+    /// A value at `i` (no leading whitespace), or "Expecting value" at `i`.
+    fn value(&mut self, i: usize) -> Step {
+        match self.at(i) {
+            Some(b'"') => self.string(i).map(|(s, end)| (Json::Str(s), end)),
+            Some(b'{') => self.nested(i, Self::object),
+            Some(b'[') => self.nested(i, Self::array),
+            Some(b'n') if self.starts(i, b"null") => Ok((Json::Null, i + 4)),
+            Some(b't') if self.starts(i, b"true") => Ok((Json::Bool(true), i + 4)),
+            Some(b'f') if self.starts(i, b"false") => Ok((Json::Bool(false), i + 5)),
+            Some(b'N') if self.starts(i, b"NaN") => Err(self.non_finite(i)),
+            Some(b'I') if self.starts(i, b"Infinity") => Err(self.non_finite(i)),
+            Some(b'-') if self.starts(i, b"-Infinity") => Err(self.non_finite(i)),
+            _ => self.number(i),
+        }
+    }
+
+    /// Python decodes `NaN` and `Infinity`, but cannot write them back (its 500); refused here.
+    fn non_finite(&self, i: usize) -> BodyError {
+        self.err("Out of range float values are not JSON compliant", i)
+    }
+
+    fn nested(&mut self, i: usize, f: fn(&mut Self, usize) -> Step) -> Step {
+        if self.depth >= MAX_DEPTH {
+            return Err(BodyError::Unreadable);
+        }
+        self.depth += 1;
+        let out = f(self, i + 1);
+        self.depth -= 1;
+        out
+    }
+
+    /// `-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?` at `i`, or "Expecting value".
+    fn number(&self, i: usize) -> Step {
+        let digits = |mut j: usize| {
+            while matches!(self.at(j), Some(b'0'..=b'9')) {
+                j += 1;
+            }
+            j
+        };
+        let mut j = i;
+        if self.at(j) == Some(b'-') {
+            j += 1;
+        }
+        match self.at(j) {
+            Some(b'0') => j += 1,
+            Some(b'1'..=b'9') => j = digits(j),
+            _ => return Err(self.err("Expecting value", i)),
+        }
+        let int_end = j;
+        if self.at(j) == Some(b'.') && matches!(self.at(j + 1), Some(b'0'..=b'9')) {
+            j = digits(j + 1);
+        }
+        if matches!(self.at(j), Some(b'e' | b'E')) {
+            let k = if matches!(self.at(j + 1), Some(b'+' | b'-')) {
+                j + 2
+            } else {
+                j + 1
+            };
+            if matches!(self.at(k), Some(b'0'..=b'9')) {
+                j = digits(k);
+            }
+        }
+        let text = &self.text[i..j];
+        if j == int_end {
+            return Ok((int_value(text), j));
+        }
+        match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok((Json::Float(f), j)),
+            _ => Err(self.non_finite(i)),
+        }
+    }
+
+    /// A string whose opening quote is at `i`; returns it and the index past the closing quote.
+    fn string(&self, i: usize) -> Result<(String, usize), BodyError> {
+        let mut out = String::new();
+        let mut j = i + 1;
+        loop {
+            let run = j;
+            while let Some(b) = self.at(j) {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                j += 1;
+            }
+            out.push_str(&self.text[run..j]);
+            match self.at(j) {
+                None => return Err(self.err("Unterminated string starting at", i)),
+                Some(b'"') => return Ok((out, j + 1)),
+                Some(b'\\') => {}
+                Some(_) => return Err(self.err("Invalid control character at", j)),
+            }
+            let escaped = match self.at(j + 1) {
+                None => return Err(self.err("Unterminated string starting at", i)),
+                Some(b'u') => {
+                    let (c, end) = self.unicode_escape(j + 1)?;
+                    out.push(c);
+                    j = end;
+                    continue;
+                }
+                Some(b'"') => '"',
+                Some(b'\\') => '\\',
+                Some(b'/') => '/',
+                Some(b'b') => '\u{8}',
+                Some(b'f') => '\u{c}',
+                Some(b'n') => '\n',
+                Some(b'r') => '\r',
+                Some(b't') => '\t',
+                Some(_) => return Err(self.err("Invalid \\escape", j)),
+            };
+            out.push(escaped);
+            j += 2;
+        }
+    }
+
+    /// `uXXXX` at `u` (the `u`), joined with a following low surrogate escape; returns the
+    /// character and the index past the escape(s). A lone surrogate, which Python keeps but
+    /// Rust strings cannot hold, becomes U+FFFD.
+    fn unicode_escape(&self, u: usize) -> Result<(char, usize), BodyError> {
+        let hex4 = |at: usize| -> Option<u32> {
+            let h = self.s.get(at + 1..at + 5)?;
+            if !h.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            u32::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()
+        };
+        let bad = || self.err("Invalid \\uXXXX escape", u);
+        let first = hex4(u).ok_or_else(bad)?;
+        let end = u + 5;
+        if (0xd800..=0xdbff).contains(&first) && self.starts(end, b"\\u") {
+            let second =
+                hex4(end + 1).ok_or_else(|| self.err("Invalid \\uXXXX escape", end + 1))?;
+            if (0xdc00..=0xdfff).contains(&second) {
+                let c = 0x10000 + (((first - 0xd800) << 10) | (second - 0xdc00));
+                return Ok((char::from_u32(c).unwrap_or('\u{fffd}'), end + 6));
+            }
+        }
+        Ok((char::from_u32(first).unwrap_or('\u{fffd}'), end))
+    }
+
+    fn object(&mut self, i: usize) -> Step {
+        let mut map = IndexMap::new();
+        let mut j = self.skip_ws(i);
+        match self.at(j) {
+            Some(b'}') => return Ok((Json::Dict(map), j + 1)),
+            Some(b'"') => {}
+            _ => return Err(self.err("Expecting property name enclosed in double quotes", j)),
+        }
+        loop {
+            let (key, after_key) = self.string(j)?;
+            j = self.skip_ws(after_key);
+            if self.at(j) != Some(b':') {
+                return Err(self.err("Expecting ':' delimiter", j));
+            }
+            j = self.skip_ws(j + 1);
+            let (value, after_value) = self.value(j)?;
+            map.insert(key, value);
+            j = self.skip_ws(after_value);
+            match self.at(j) {
+                Some(b'}') => return Ok((Json::Dict(map), j + 1)),
+                Some(b',') => {}
+                _ => return Err(self.err("Expecting ',' delimiter", j)),
+            }
+            j = self.skip_ws(j + 1);
+            if self.at(j) != Some(b'"') {
+                return Err(self.err("Expecting property name enclosed in double quotes", j));
+            }
+        }
+    }
+
+    fn array(&mut self, i: usize) -> Step {
+        let mut items = Vec::new();
+        let mut j = self.skip_ws(i);
+        if self.at(j) == Some(b']') {
+            return Ok((Json::List(items), j + 1));
+        }
+        loop {
+            let (value, after) = self.value(j)?;
+            items.push(value);
+            j = self.skip_ws(after);
+            match self.at(j) {
+                Some(b']') => return Ok((Json::List(items), j + 1)),
+                Some(b',') => j = self.skip_ws(j + 1),
+                _ => return Err(self.err("Expecting ',' delimiter", j)),
+            }
+        }
+    }
+}
+
+/// An integer literal (`-?\d+`, no leading zeros) as Python's `int` holds it.
+fn int_value(text: &str) -> Json {
+    match text.parse::<i64>() {
+        Ok(n) => Json::Int(n),
+        Err(_) => Json::BigInt(text.to_owned()),
+    }
+}
+
+impl Json {
+    /// A string value.
+    pub(crate) fn str(s: impl Into<String>) -> Self {
+        Json::Str(s.into())
+    }
+
+    /// A dict from `(key, value)` pairs, in order.
+    pub(crate) fn dict<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Json)>) -> Self {
+        Json::Dict(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    /// Writes the value as Python's `json.dumps(..., separators=(",", ":"),
+    /// ensure_ascii=False)` does (Starlette's `JSONResponse`).
+    pub(crate) fn write_python(&self, out: &mut String) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Json::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Json::BigInt(digits) => out.push_str(digits),
+            Json::Float(f) => out.push_str(&python_float_repr(*f)),
+            Json::Str(s) => write_str(s, out),
+            Json::List(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    v.write_python(out);
+                }
+                out.push(']');
+            }
+            Json::Dict(map) => {
+                out.push('{');
+                for (i, (k, v)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_str(k, out);
+                    out.push(':');
+                    v.write_python(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// The value as Python writes it.
+    pub(crate) fn to_python_string(&self) -> String {
+        let mut out = String::new();
+        self.write_python(&mut out);
+        out
+    }
+
+    /// The value for the store. Integers beyond `i64`/`u64` become the nearest float (the
+    /// store's JSON numbers are 64-bit).
+    pub(crate) fn to_value(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(*b),
+            Json::Int(n) => Value::from(*n),
+            Json::BigInt(digits) => match digits.parse::<u64>() {
+                Ok(n) => Value::from(n),
+                Err(_) => digits.parse::<f64>().map_or(Value::Null, Value::from),
+            },
+            Json::Float(f) => Value::from(*f),
+            Json::Str(s) => Value::String(s.clone()),
+            Json::List(items) => Value::Array(items.iter().map(Json::to_value).collect()),
+            Json::Dict(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), v.to_value())).collect())
+            }
+        }
+    }
+}
+
+/// A JSON string as Python escapes it with `ensure_ascii=False`.
+fn write_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `repr(x)` of a finite Python float: the shortest digits that round-trip, in fixed notation
+/// when the decimal exponent is in -4..16, else in scientific notation with a signed exponent
+/// of at least two digits (`1e+16`, `1.5e-07`).
+pub(crate) fn python_float_repr(x: f64) -> String {
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0.0" } else { "0.0" }.to_owned();
+    }
+    let sci = format!("{:e}", x.abs()); // shortest round-trip digits: "1.5e-7"
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let sign = if x < 0.0 { "-" } else { "" };
+    let decpt = exp + 1; // x = 0.DIGITS * 10^decpt
+    let n = i32::try_from(digits.len()).unwrap_or(i32::MAX);
+    let body = if -4 < decpt && decpt <= 16 {
+        if decpt <= 0 {
+            format!("0.{}{digits}", "0".repeat(decpt.unsigned_abs() as usize))
+        } else if decpt >= n {
+            format!(
+                "{digits}{}.0",
+                "0".repeat((decpt - n).unsigned_abs() as usize)
+            )
+        } else {
+            let (a, b) = digits.split_at(decpt.unsigned_abs() as usize);
+            format!("{a}.{b}")
+        }
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{first}{dot}{rest}e{esign}{:02}", exp.unsigned_abs())
+    };
+    format!("{sign}{body}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each case as Python 3.11's `json.loads` answers it (message and character position).
+    #[test]
+    fn errors_match_python() {
+        let cases: &[(&str, &str, usize)] = &[
+            ("", "Expecting value", 0),
+            (" ", "Expecting value", 1),
+            ("{", "Expecting property name enclosed in double quotes", 1),
+            ("[", "Expecting value", 1),
+            ("x", "Expecting value", 0),
+            (
+                "{bad",
+                "Expecting property name enclosed in double quotes",
+                1,
+            ),
+            ("{\"a\"", "Expecting ':' delimiter", 4),
+            ("{\"a\" 1}", "Expecting ':' delimiter", 5),
+            ("{\"a\":}", "Expecting value", 5),
+            ("{\"a\":1", "Expecting ',' delimiter", 6),
+            ("{\"a\":1 \"b\"}", "Expecting ',' delimiter", 7),
+            (
+                "{\"a\":1,}",
+                "Expecting property name enclosed in double quotes",
+                7,
+            ),
+            ("[1,]", "Expecting value", 3),
+            ("[1 2]", "Expecting ',' delimiter", 3),
+            ("[1", "Expecting ',' delimiter", 2),
+            ("\"abc", "Unterminated string starting at", 0),
+            ("\"a\\qb\"", "Invalid \\escape", 2),
+            ("\"a\\u12\"", "Invalid \\uXXXX escape", 3),
+            ("\"a\\u12G4\"", "Invalid \\uXXXX escape", 3),
+            ("\"a\u{1}b\"", "Invalid control character at", 2),
+            ("{\"a\":\"b\"} x", "Extra data", 10),
+            ("01", "Extra data", 1),
+            ("-", "Expecting value", 0),
+            ("1.", "Extra data", 1),
+            ("-01", "Extra data", 2),
+            ("nul", "Expecting value", 0),
+            ("[1,2", "Expecting ',' delimiter", 4),
+            ("{\"a\":[1,{\"b\":}]}", "Expecting value", 13),
+            ("\"a\\", "Unterminated string starting at", 0),
+            ("{\"a\":1}}", "Extra data", 7),
+            ("{\"é\":x}", "Expecting value", 5),
+            ("[-]", "Expecting value", 1),
+            (
+                "{\"a\" : 1 , }",
+                "Expecting property name enclosed in double quotes",
+                11,
+            ),
+            ("{\"a\":1,\n\"b\"}", "Expecting ':' delimiter", 11),
+            ("\"\\x41\"", "Invalid \\escape", 1),
+        ];
+        for (input, msg, pos) in cases {
+            let got = parse(input).unwrap_err();
+            assert_eq!(
+                got,
+                BodyError::Decode(DecodeError { msg, pos: *pos }),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn values_match_python() {
+        let ok = |s: &str| parse(s).unwrap().to_python_string();
+        assert_eq!(ok("[ ]"), "[]");
+        assert_eq!(ok("{ }"), "{}");
+        assert_eq!(ok("\t\n1\n\n"), "1");
+        assert_eq!(ok("-0"), "0");
+        assert_eq!(ok("-0.0"), "-0.0");
+        assert_eq!(ok("0e0"), "0.0");
+        assert_eq!(ok("1e5"), "100000.0");
+        assert_eq!(ok("1.5e-7"), "1.5e-07");
+        assert_eq!(ok("1e16"), "1e+16");
+        assert_eq!(ok("1e15"), "1000000000000000.0");
+        assert_eq!(ok("0.0001"), "0.0001");
+        assert_eq!(ok("0.00001"), "1e-05");
+        assert_eq!(ok("123.456"), "123.456");
+        assert_eq!(
+            ok("123456789012345678901234567890"),
+            "123456789012345678901234567890"
+        );
+        assert_eq!(ok(r#"{"\ud83d\ude00":"\u00e9"}"#), r#"{"😀":"é"}"#);
+        assert_eq!(ok(r#"{"a":1,"b":2,"a":3}"#), r#"{"a":3,"b":2}"#);
+        assert_eq!(ok(r#""\u0001\n""#), r#""\u0001\n""#);
+        assert!(parse_body(b"\xef\xbb\xbf{}").is_ok());
+        assert_eq!(parse_body(b"{\"a\":\"\xff\"}"), Err(BodyError::Unreadable));
+        assert_eq!(parse(&"[".repeat(10_000)), Err(BodyError::Unreadable));
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(parse(&deep(MAX_DEPTH)).is_ok());
+        assert_eq!(parse(&deep(MAX_DEPTH + 1)), Err(BodyError::Unreadable));
+        assert!(matches!(parse("NaN"), Err(BodyError::Decode(_))));
+        assert!(matches!(parse("[1e999]"), Err(BodyError::Decode(_))));
+    }
+}

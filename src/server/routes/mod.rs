@@ -1,0 +1,304 @@
+//! Routing as the reference's Starlette router does it.
+//!
+//! Routes are tried in the reference's order on the percent-decoded path. A path that matches
+//! with another method answers 405 with the `allow` header of the first such route (each
+//! `FastAPI` route has one method, and none answers `HEAD`). A path that matches nothing is
+//! tried once more with its trailing slash added or removed; if that matches any route, the
+//! answer is a 307 redirect there (query kept), else 404 `{"detail":"Not Found"}`.
+
+mod agents;
+mod meta;
+mod sessions;
+
+use std::fmt::Write as _;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, request::Parts, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::errors::ApiError;
+use super::extract::{decode_path, header, Query};
+use super::App;
+
+/// What the client asked for, once routed.
+pub(super) struct Ctx {
+    pub parts: Parts,
+    pub query: Query,
+    /// The `{id}` path parameter, decoded, where the route has one.
+    pub id: String,
+    pub body: Body,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Endpoint {
+    OpenApi,
+    ListAgents,
+    CreateAgent,
+    PatchAgent,
+    DeleteAgent,
+    ListSessions,
+    CreateSession,
+    DeleteSession,
+    PatchSession,
+    ListMessages,
+    Healthz,
+}
+
+/// A route's path: a literal, or `{prefix}{id}{suffix}` with an id of one or more characters
+/// other than `/`.
+#[derive(Clone, Copy)]
+enum Pat {
+    Lit(&'static str),
+    Id(&'static str, &'static str),
+}
+
+impl Pat {
+    /// The `{id}` of `path` if it matches (empty for a literal).
+    fn matches(self, path: &str) -> Option<&str> {
+        match self {
+            Pat::Lit(lit) => (path == lit).then_some(""),
+            Pat::Id(prefix, suffix) => {
+                let id = path.strip_prefix(prefix)?.strip_suffix(suffix)?;
+                (!id.is_empty() && !id.contains('/')).then_some(id)
+            }
+        }
+    }
+}
+
+/// The reference's routes that this server has, in the reference's order, then ours. The
+/// `allow` text is what a 405 answers.
+const ROUTES: &[(&str, &[Method], Pat, Endpoint)] = &[
+    (
+        "GET, HEAD",
+        &[Method::GET, Method::HEAD],
+        Pat::Lit("/openapi.json"),
+        Endpoint::OpenApi,
+    ),
+    (
+        "GET",
+        &[Method::GET],
+        Pat::Lit("/agent/"),
+        Endpoint::ListAgents,
+    ),
+    (
+        "POST",
+        &[Method::POST],
+        Pat::Lit("/agent/"),
+        Endpoint::CreateAgent,
+    ),
+    (
+        "PATCH",
+        &[Method::PATCH],
+        Pat::Id("/agent/", ""),
+        Endpoint::PatchAgent,
+    ),
+    (
+        "DELETE",
+        &[Method::DELETE],
+        Pat::Id("/agent/", ""),
+        Endpoint::DeleteAgent,
+    ),
+    (
+        "GET",
+        &[Method::GET],
+        Pat::Lit("/sessions/"),
+        Endpoint::ListSessions,
+    ),
+    (
+        "POST",
+        &[Method::POST],
+        Pat::Lit("/sessions/"),
+        Endpoint::CreateSession,
+    ),
+    (
+        "DELETE",
+        &[Method::DELETE],
+        Pat::Id("/sessions/", ""),
+        Endpoint::DeleteSession,
+    ),
+    (
+        "PATCH",
+        &[Method::PATCH],
+        Pat::Id("/sessions/", ""),
+        Endpoint::PatchSession,
+    ),
+    (
+        "GET",
+        &[Method::GET],
+        Pat::Id("/sessions/", "/messages"),
+        Endpoint::ListMessages,
+    ),
+    (
+        "GET, HEAD",
+        &[Method::GET, Method::HEAD],
+        Pat::Lit("/healthz"),
+        Endpoint::Healthz,
+    ),
+];
+
+enum Routed<'p> {
+    Found(Endpoint, &'p str),
+    WrongMethod(&'static str),
+    Nowhere,
+}
+
+fn route<'p>(method: &Method, path: &'p str) -> Routed<'p> {
+    let mut partial = None;
+    for (allow, methods, pat, endpoint) in ROUTES {
+        if let Some(id) = pat.matches(path) {
+            if methods.contains(method) {
+                return Routed::Found(*endpoint, id);
+            }
+            partial = partial.or(Some(*allow));
+        }
+    }
+    partial.map_or(Routed::Nowhere, Routed::WrongMethod)
+}
+
+/// The address the server listens on, for redirects of requests without a `Host` header.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LocalAddr(pub std::net::SocketAddr);
+
+/// The one handler: routes, runs the endpoint, renders any refusal.
+pub(super) async fn dispatch(State(app): State<App>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = decode_path(parts.uri.path());
+    let (endpoint, id) = match route(&parts.method, &path) {
+        Routed::Found(endpoint, id) => (endpoint, id.to_owned()),
+        Routed::WrongMethod(allow) => return ApiError::method_not_allowed(allow).into_response(),
+        Routed::Nowhere => return redirect_or_not_found(&parts, &path),
+    };
+    let ctx = Ctx {
+        query: Query::parse(parts.uri.query()),
+        parts,
+        id,
+        body,
+    };
+    let result = match endpoint {
+        Endpoint::OpenApi => Ok(meta::openapi()),
+        Endpoint::Healthz => Ok(meta::healthz()),
+        Endpoint::ListAgents => agents::list(&app, &ctx),
+        Endpoint::CreateAgent => agents::create(&app, ctx).await,
+        Endpoint::PatchAgent => agents::patch(&app, ctx).await,
+        Endpoint::DeleteAgent => agents::delete(&app, &ctx),
+        Endpoint::ListSessions => sessions::list(&app, &ctx),
+        Endpoint::CreateSession => sessions::create(&app, ctx).await,
+        Endpoint::DeleteSession => sessions::delete(&app, &ctx),
+        Endpoint::PatchSession => sessions::patch(&app, ctx).await,
+        Endpoint::ListMessages => sessions::messages(&app, &ctx),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Starlette's `redirect_slashes`: 307 to the path with its trailing slash toggled when that
+/// path has a route (whatever the method), else 404.
+fn redirect_or_not_found(parts: &Parts, path: &str) -> Response {
+    if path == "/" {
+        return ApiError::not_found().into_response();
+    }
+    let other = match path.strip_suffix('/') {
+        Some(_) => path.trim_end_matches('/').to_owned(),
+        None => format!("{path}/"),
+    };
+    if matches!(route(&parts.method, &other), Routed::Nowhere) {
+        return ApiError::not_found().into_response();
+    }
+    let mut url = match (
+        header(&parts.headers, "host"),
+        parts.extensions.get::<LocalAddr>(),
+    ) {
+        (Some(host), _) => format!("http://{host}{other}"),
+        (None, Some(LocalAddr(addr))) if addr.port() == 80 => {
+            format!("http://{}{other}", addr.ip())
+        }
+        (None, Some(LocalAddr(addr))) => format!("http://{}:{}{other}", addr.ip(), addr.port()),
+        (None, None) => other,
+    };
+    if let Some(q) = parts.uri.query().filter(|q| !q.is_empty()) {
+        url.push('?');
+        url.push_str(q);
+    }
+    let location = quote_url(&url);
+    let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// `urllib.parse.quote(url, safe=":/%#?=@[]!$&'()*+,;")`, as Starlette's `RedirectResponse`.
+fn quote_url(url: &str) -> String {
+    const SAFE: &[u8] = b":/%#?=@[]!$&'()*+,;_.-~";
+    let mut out = String::with_capacity(url.len());
+    for &b in url.as_bytes() {
+        if b.is_ascii_alphanumeric() || SAFE.contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// 204 with `content-type: application/json` and no body, as the reference deletes.
+fn no_content() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_as_starlette() {
+        assert!(matches!(
+            route(&Method::GET, "/sessions/"),
+            Routed::Found(Endpoint::ListSessions, "")
+        ));
+        assert!(matches!(
+            route(&Method::PATCH, "/sessions/x"),
+            Routed::Found(Endpoint::PatchSession, "x")
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/sessions/x"),
+            Routed::WrongMethod("DELETE")
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/agent/x"),
+            Routed::WrongMethod("PATCH")
+        ));
+        assert!(matches!(
+            route(&Method::HEAD, "/sessions/"),
+            Routed::WrongMethod("GET")
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/sessions/x/messages"),
+            Routed::Found(Endpoint::ListMessages, "x")
+        ));
+        assert!(matches!(route(&Method::GET, "/sessions"), Routed::Nowhere));
+        assert!(matches!(
+            route(&Method::GET, "/sessions//messages"),
+            Routed::Nowhere
+        ));
+    }
+
+    #[test]
+    fn quoting_as_python() {
+        assert_eq!(
+            quote_url("http://h/sessions/a b?x=é"),
+            "http://h/sessions/a%20b?x=%C3%A9"
+        );
+        assert_eq!(
+            quote_url("/sessions/?agent_id=a%20b&c"),
+            "/sessions/?agent_id=a%20b&c"
+        );
+    }
+}

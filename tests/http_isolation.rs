@@ -1,0 +1,258 @@
+//! Tenant isolation through every route: user B never sees, changes or deletes user A's
+//! sessions, messages or agents, whatever ids B names.
+
+#![cfg(feature = "server")]
+
+mod common;
+
+use agent_sessions::model::{ContentBlock, Msg, Role};
+use agent_sessions::{server, NewSession, SessionStore};
+use common::{request, send};
+use serde_json::json;
+
+/// What A holds: an agent, a session with a message, a seeded agent's session; and B's agent.
+struct World {
+    store: SessionStore,
+    app: axum::Router,
+    a_agent: String,
+    s: String,
+    seeded: String,
+    b_agent: String,
+}
+
+async fn world() -> World {
+    let store = SessionStore::new();
+    let app = server::router(store.clone());
+
+    // A: an agent, a session with a message, and an agent known only by its (seeded) session.
+    let a_agent = send(
+        &app,
+        request(
+            "POST",
+            "/agent/",
+            Some("A"),
+            Some(&json!({"name": "a-bot"})),
+        ),
+    )
+    .await
+    .json()["agent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created = send(
+        &app,
+        request(
+            "POST",
+            "/sessions/",
+            Some("A"),
+            Some(&json!({"agent_id": a_agent, "name": "mine"})),
+        ),
+    )
+    .await;
+    let s = created.json()["session_id"].as_str().unwrap().to_owned();
+    let msg = Msg::new("user", Role::User, vec![ContentBlock::text("secret")]);
+    store.append_message("A", &a_agent, &s, msg).unwrap();
+    let seeded = store
+        .create(NewSession::new("A", "seeded-agent").name("seeded"))
+        .unwrap();
+
+    // B: an agent of its own, so that "B names its own agent" is tried too.
+    let b_agent = send(
+        &app,
+        request(
+            "POST",
+            "/agent/",
+            Some("B"),
+            Some(&json!({"name": "b-bot"})),
+        ),
+    )
+    .await
+    .json()["agent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    World {
+        store,
+        app,
+        a_agent,
+        s,
+        seeded: seeded.id.clone(),
+        b_agent,
+    }
+}
+
+#[tokio::test]
+async fn user_b_never_reaches_user_a() {
+    let w = world().await;
+    sessions_routes_refuse_b(&w).await;
+    registry_refuses_b(&w).await;
+    a_is_untouched(&w).await;
+}
+
+async fn sessions_routes_refuse_b(w: &World) {
+    let World {
+        store,
+        app,
+        a_agent,
+        s,
+        seeded,
+        b_agent,
+    } = w;
+    for agent in [a_agent.as_str(), b_agent.as_str(), "seeded-agent"] {
+        let list = send(
+            app,
+            request(
+                "GET",
+                &format!("/sessions/?agent_id={agent}"),
+                Some("B"),
+                None,
+            ),
+        )
+        .await;
+        if agent == b_agent {
+            assert_eq!(list.json(), json!({"sessions": [], "total": 0}));
+        } else {
+            assert_eq!(list.status, 404, "list {agent}");
+            assert_eq!(list.json()["detail"], format!("Agent '{agent}' not found."));
+        }
+        for (id, owner_agent) in [
+            (s.as_str(), a_agent.as_str()),
+            (seeded.as_str(), "seeded-agent"),
+        ] {
+            let q = format!("/sessions/{id}?agent_id={agent}");
+            let patch = send(
+                app,
+                request("PATCH", &q, Some("B"), Some(&json!({"name": "stolen"}))),
+            )
+            .await;
+            assert_eq!(
+                (patch.status.as_u16(), patch.json()["detail"].clone()),
+                (404, json!(format!("Session '{id}' not found.")))
+            );
+            let msgs = send(
+                app,
+                request(
+                    "GET",
+                    &format!("/sessions/{id}/messages?agent_id={agent}"),
+                    Some("B"),
+                    None,
+                ),
+            )
+            .await;
+            assert_eq!(msgs.status, 404);
+            let delete = send(app, request("DELETE", &q, Some("B"), None)).await;
+            assert_eq!(delete.status, 404);
+            assert!(store.get("A", owner_agent, id).is_some());
+        }
+    }
+    let create = send(
+        app,
+        request(
+            "POST",
+            "/sessions/",
+            Some("B"),
+            Some(&json!({"agent_id": a_agent})),
+        ),
+    )
+    .await;
+    assert_eq!(create.status, 404);
+    let create = send(
+        app,
+        request(
+            "POST",
+            "/sessions/",
+            Some("B"),
+            Some(&json!({"agent_id": "seeded-agent"})),
+        ),
+    )
+    .await;
+    assert_eq!(create.status, 404);
+}
+
+async fn registry_refuses_b(w: &World) {
+    let World {
+        app,
+        a_agent,
+        b_agent,
+        ..
+    } = w;
+    let agents = send(app, request("GET", "/agent/", Some("B"), None))
+        .await
+        .json();
+    assert_eq!(agents["total"], 1);
+    assert_eq!(agents["agents"][0]["id"], b_agent.as_str());
+    for agent in [a_agent.as_str(), "seeded-agent"] {
+        let patch = send(
+            app,
+            request(
+                "PATCH",
+                &format!("/agent/{agent}"),
+                Some("B"),
+                Some(&json!({"name": "stolen"})),
+            ),
+        )
+        .await;
+        assert_eq!(patch.status, 404);
+        let delete = send(
+            app,
+            request("DELETE", &format!("/agent/{agent}"), Some("B"), None),
+        )
+        .await;
+        assert_eq!(delete.status, 404);
+    }
+}
+
+async fn a_is_untouched(w: &World) {
+    let World {
+        store,
+        app,
+        a_agent,
+        s,
+        seeded,
+        ..
+    } = w;
+    let rec = store.get("A", a_agent, s).unwrap();
+    assert_eq!(rec.config.name, "mine");
+    assert_eq!(store.message_count("A", a_agent, s).unwrap(), 1);
+    assert_eq!(store.agent("A", a_agent).unwrap().name(), Some("a-bot"));
+    assert_eq!(
+        store.get("A", "seeded-agent", seeded).unwrap().config.name,
+        "seeded"
+    );
+    assert_eq!(store.count("B", a_agent), 0);
+    assert_eq!(store.len(), 2);
+
+    // And A still reaches all of it.
+    let list = send(
+        app,
+        request(
+            "GET",
+            &format!("/sessions/?agent_id={a_agent}"),
+            Some("A"),
+            None,
+        ),
+    )
+    .await
+    .json();
+    assert_eq!(list["total"], 1);
+    let msgs = send(
+        app,
+        request(
+            "GET",
+            &format!("/sessions/{s}/messages?agent_id={a_agent}"),
+            Some("A"),
+            None,
+        ),
+    )
+    .await
+    .json();
+    assert_eq!(msgs["messages"][0]["content"][0]["text"], "secret");
+    let delete = send(
+        app,
+        request("DELETE", "/agent/seeded-agent", Some("A"), None),
+    )
+    .await;
+    assert_eq!(delete.status, 204);
+    assert_eq!(store.count("A", "seeded-agent"), 0);
+}
