@@ -48,6 +48,19 @@ pub enum StoreError {
         /// The store's limit.
         limit: usize,
     },
+    /// A record, message or agent nests JSON arrays and objects deeper than the store keeps.
+    #[error(
+        "{id:?} nests JSON {depth} levels deep, over the limit of {limit}: flatten the data \
+         (deeper documents could not be read back from a durable store's files)"
+    )]
+    TooDeep {
+        /// The session, message or agent id.
+        id: String,
+        /// How deep it nests.
+        depth: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A session with this id already exists for this user and agent.
     #[error(
         "session {id:?} already exists for user {user_id:?} and agent {agent_id:?}: use \

@@ -548,3 +548,42 @@ fn a_store_written_by_version_1_still_opens() {
         .is_none());
     assert!(store.get("user-3", "agent-c", "from-the-journal").is_some());
 }
+
+#[test]
+fn documents_too_deep_to_read_back_are_refused_and_change_nothing() {
+    use agent_sessions::model::{AgentRecord, ContentBlock, Msg, Object, Role};
+    fn nested(levels: usize) -> serde_json::Value {
+        (0..levels).fold(serde_json::json!(1), |v, _| serde_json::json!([v]))
+    }
+    let dir = TempDir::new().unwrap();
+    let store = open(dir.path());
+    let rec = store.create(NewSession::new("u", "a")).unwrap();
+    // Deep but within the limit: stored, and read back after a reopen.
+    let ok = store
+        .update("u", "a", &rec.id, |r| {
+            r.extra.insert("deep".into(), nested(80));
+        })
+        .unwrap();
+    let too_deep = store
+        .update("u", "a", &rec.id, |r| {
+            r.extra.insert("deep".into(), nested(200));
+        })
+        .unwrap_err();
+    assert!(matches!(too_deep, StoreError::TooDeep { .. }), "{too_deep}");
+    let mut msg = Msg::new("user", Role::User, vec![ContentBlock::text("hi")]);
+    msg.metadata.insert("deep".into(), nested(200));
+    let err = store.append_message("u", "a", &rec.id, msg).unwrap_err();
+    assert!(matches!(err, StoreError::TooDeep { .. }), "{err}");
+    let mut data = Object::new();
+    data.insert("deep".into(), nested(200));
+    let err = store
+        .register_agent(AgentRecord::new("u", data))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::TooDeep { .. }), "{err}");
+    store.snapshot().unwrap();
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.get("u", "a", &rec.id).unwrap(), ok);
+    assert_eq!(store.message_count("u", "a", &rec.id).unwrap(), 0);
+    assert!(store.agents("u").is_empty());
+}

@@ -114,6 +114,10 @@ impl ApiError {
                      {limit} bytes."
                 ),
             ),
+            StoreError::TooDeep { depth, limit, .. } => Self::new(
+                S::BAD_REQUEST,
+                format!("The document nests {depth} levels deep, over the limit of {limit}."),
+            ),
             StoreError::EmptyId { field } => Self::new(
                 S::UNPROCESSABLE_ENTITY,
                 format!("{field} must not be empty."),

@@ -3,6 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::entry::check_depth;
 use super::SessionStore;
 use crate::model::{now, truncate_micros, AgentRecord, Object};
 use crate::persist::{journal_line, Op};
@@ -34,7 +35,7 @@ impl SessionStore {
         record.created_at = truncate_micros(record.created_at);
         record.updated_at = truncate_micros(record.updated_at);
         let record = Arc::new(record);
-        let line = self.agent_put_line(&record);
+        let line = self.agent_put_line(&record)?;
         let seq = {
             let mut agents = self
                 .inner
@@ -105,7 +106,7 @@ impl SessionStore {
             f(&mut copy.data);
             copy.updated_at = now().max(current.updated_at);
             let record = Arc::new(copy);
-            let line = self.agent_put_line(&record);
+            let line = self.agent_put_line(&record)?;
             let seq = {
                 let mut agents = self.inner.agents.get_mut(user_id).ok_or_else(not_found)?;
                 let slot = agents.get_mut(id).ok_or_else(not_found)?;
@@ -176,13 +177,19 @@ impl SessionStore {
     }
 
     /// The journal line of an agent, encoded before any lock is taken (durable stores only).
-    fn agent_put_line(&self, record: &AgentRecord) -> Option<Vec<u8>> {
-        self.inner.durable.get()?;
-        let mut line = b"{\"op\":\"agent_put\",\"record\":".to_vec();
+    /// Checks the agent's depth, and makes its journal line for a durable store; before any
+    /// lock is taken.
+    fn agent_put_line(&self, record: &AgentRecord) -> Result<Option<Vec<u8>>, StoreError> {
         // Agent records are plain data with string map keys: they always serialize.
-        line.extend_from_slice(&serde_json::to_vec(record).unwrap_or_default());
+        let json = serde_json::to_vec(record).unwrap_or_default();
+        check_depth(&record.id, &json)?;
+        if self.inner.durable.get().is_none() {
+            return Ok(None);
+        }
+        let mut line = b"{\"op\":\"agent_put\",\"record\":".to_vec();
+        line.extend_from_slice(&json);
         line.extend_from_slice(b"}\n");
-        Some(line)
+        Ok(Some(line))
     }
 
     fn log_agent_line(&self, line: &[u8]) -> Option<u64> {

@@ -25,6 +25,50 @@ pub(crate) struct Entry {
     pub(crate) version: u64,
 }
 
+/// How deeply a record, message or agent may nest JSON arrays and objects. The files of a
+/// durable store wrap each in a few more levels and must stay within what `serde_json` reads
+/// back (128).
+pub(crate) const MAX_JSON_DEPTH: usize = 100;
+
+/// The deepest nesting of arrays and objects in compact JSON `bytes`.
+pub(crate) fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// Fails with `TooDeep` when `json` nests deeper than [`MAX_JSON_DEPTH`].
+pub(crate) fn check_depth(id: &str, json: &[u8]) -> Result<(), StoreError> {
+    let depth = json_depth(json);
+    if depth > MAX_JSON_DEPTH {
+        return Err(StoreError::TooDeep {
+            id: id.to_owned(),
+            depth,
+            limit: MAX_JSON_DEPTH,
+        });
+    }
+    Ok(())
+}
+
 impl Entry {
     /// Encodes `record` (outside any lock) and checks it against the size limit.
     pub(crate) fn encode(
@@ -43,6 +87,7 @@ impl Entry {
                 limit: max_record_bytes,
             });
         }
+        check_depth(&record.id, &json)?;
         Ok(Self {
             id: Arc::from(record.id.as_str()),
             record: Arc::new(record),

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::entry::check_depth;
 use super::SessionStore;
 use crate::model::Msg;
 use crate::persist::msg_line;
@@ -34,16 +35,13 @@ impl SessionStore {
     ) -> Result<usize, StoreError> {
         self.check_writable()?;
         let not_found = || super::not_found(user_id, agent_id, session_id);
-        // Encoded before any lock is taken.
-        let json = match self.inner.durable.get() {
-            Some(_) => Some(
-                serde_json::to_vec(&message).map_err(|source| StoreError::Encode {
-                    id: message.id.clone(),
-                    source,
-                })?,
-            ),
-            None => None,
-        };
+        // Encoded (and checked) before any lock is taken.
+        let json = serde_json::to_vec(&message).map_err(|source| StoreError::Encode {
+            id: message.id.clone(),
+            source,
+        })?;
+        check_depth(&message.id, &json)?;
+        let json = self.inner.durable.get().map(|_| json);
         let part = self.partition(user_id, agent_id).ok_or_else(not_found)?;
         let (index, seq) = {
             let mut data = part.data.write();
