@@ -574,6 +574,26 @@ fn documents_too_deep_to_read_back_are_refused_and_change_nothing() {
     msg.metadata.insert("deep".into(), nested(200));
     let err = store.append_message("u", "a", &rec.id, msg).unwrap_err();
     assert!(matches!(err, StoreError::TooDeep { .. }), "{err}");
+    // An agent's limit applies to its data, as the caller gave it: 1 + 99 levels is the most.
+    let mut data = Object::new();
+    data.insert("deep".into(), nested(99));
+    let kept = store.register_agent(AgentRecord::new("u", data)).unwrap();
+    let mut data = Object::new();
+    data.insert("deep".into(), nested(100));
+    let err = store
+        .register_agent(AgentRecord::new("u", data))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::TooDeep {
+                depth: 101,
+                limit: 100,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let mut data = Object::new();
     data.insert("deep".into(), nested(200));
     let err = store
@@ -585,5 +605,5 @@ fn documents_too_deep_to_read_back_are_refused_and_change_nothing() {
     let store = open(dir.path());
     assert_eq!(store.get("u", "a", &rec.id).unwrap(), ok);
     assert_eq!(store.message_count("u", "a", &rec.id).unwrap(), 0);
-    assert!(store.agents("u").is_empty());
+    assert_eq!(store.agents("u"), vec![kept]);
 }

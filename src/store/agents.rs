@@ -176,13 +176,13 @@ impl SessionStore {
         self.inner.agents.remove_if(user_id, |_, a| a.is_empty());
     }
 
-    /// The journal line of an agent, encoded before any lock is taken (durable stores only).
-    /// Checks the agent's depth, and makes its journal line for a durable store; before any
+    /// Checks the agent's depth and, for a durable store, makes its journal line; before any
     /// lock is taken.
     fn agent_put_line(&self, record: &AgentRecord) -> Result<Option<Vec<u8>>, StoreError> {
         // Agent records are plain data with string map keys: they always serialize.
         let json = serde_json::to_vec(record).unwrap_or_default();
-        check_depth(&record.id, &json)?;
+        // The limit applies to the agent's data as the caller gave it, like a request body.
+        check_depth(&record.id, &json, 1)?;
         if self.inner.durable.get().is_none() {
             return Ok(None);
         }

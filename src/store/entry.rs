@@ -56,9 +56,11 @@ pub(crate) fn json_depth(bytes: &[u8]) -> usize {
     max
 }
 
-/// Fails with `TooDeep` when `json` nests deeper than [`MAX_JSON_DEPTH`].
-pub(crate) fn check_depth(id: &str, json: &[u8]) -> Result<(), StoreError> {
-    let depth = json_depth(json);
+/// Fails with `TooDeep` when `json` nests deeper than [`MAX_JSON_DEPTH`], not counting the
+/// `wrapping` levels the store itself adds around what the caller gave (an agent's `data` sits
+/// one level inside its record).
+pub(crate) fn check_depth(id: &str, json: &[u8], wrapping: usize) -> Result<(), StoreError> {
+    let depth = json_depth(json).saturating_sub(wrapping);
     if depth > MAX_JSON_DEPTH {
         return Err(StoreError::TooDeep {
             id: id.to_owned(),
@@ -87,7 +89,7 @@ impl Entry {
                 limit: max_record_bytes,
             });
         }
-        check_depth(&record.id, &json)?;
+        check_depth(&record.id, &json, 0)?;
         Ok(Self {
             id: Arc::from(record.id.as_str()),
             record: Arc::new(record),

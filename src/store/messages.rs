@@ -40,7 +40,7 @@ impl SessionStore {
             id: message.id.clone(),
             source,
         })?;
-        check_depth(&message.id, &json)?;
+        check_depth(&message.id, &json, 0)?;
         let json = self.inner.durable.get().map(|_| json);
         let part = self.partition(user_id, agent_id).ok_or_else(not_found)?;
         let (index, seq) = {
