@@ -96,7 +96,7 @@ pub struct SessionConfig {
 
 /// AgentScope's default session name: the creation time as `YYYY-MM-DD HH:MM:SS`.
 pub(crate) fn default_name() -> String {
-    Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
+    super::timestamp::session_name(&Utc::now())
 }
 
 /// The chat model a session uses.

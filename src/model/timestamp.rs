@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SubsecRound, Timelike, Utc};
 use serde::{de, Deserializer, Serializer};
 
 /// Parses a timestamp as the reference or the docs write it; naive values are UTC.
@@ -42,14 +42,100 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
 /// assert_eq!(format_timestamp(&t), "2026-11-28T10:12:39Z");
 /// ```
 pub fn format_timestamp(t: &DateTime<Utc>) -> String {
-    let mut out = String::with_capacity(27);
+    let mut buf = [0; MAX_LEN];
+    match write(t, RFC3339_Z, &mut buf) {
+        Some(s) => s.to_owned(),
+        None => slow(t, RFC3339_Z),
+    }
+}
+
+/// How a timestamp is written.
+#[derive(Clone, Copy)]
+struct Layout {
+    /// Between the date and the time: `T`, or a space.
+    sep: u8,
+    /// Whether the six-digit fraction is written even when it is zero.
+    always_fraction: bool,
+    /// Whether a `Z` ends it.
+    zulu: bool,
+}
+
+/// The record timestamps: `2026-11-28T10:12:39.573134Z`, `2026-11-28T10:12:39Z`.
+const RFC3339_Z: Layout = Layout {
+    sep: b'T',
+    always_fraction: false,
+    zulu: true,
+};
+
+/// A message's or task's naive `created_at`: `2026-11-28T10:30:10.982368`.
+const NAIVE_MICROS: Layout = Layout {
+    sep: b'T',
+    always_fraction: true,
+    zulu: false,
+};
+
+/// The longest any layout writes: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+const MAX_LEN: usize = 27;
+
+/// Writes `t` in `layout` into `buf`, without chrono's general formatter (timestamps are
+/// written on every create and update). `None` for what only the general formatter writes
+/// right: years outside 0..=9999 and leap seconds.
+fn write<'b>(t: &DateTime<Utc>, layout: Layout, buf: &'b mut [u8; MAX_LEN]) -> Option<&'b str> {
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let nanos = t.nanosecond();
+    if nanos >= 1_000_000_000 {
+        return None;
+    }
+    let micros = nanos / 1_000;
+    put_digits(&mut buf[0..4], year);
+    buf[4] = b'-';
+    put_digits(&mut buf[5..7], t.month());
+    buf[7] = b'-';
+    put_digits(&mut buf[8..10], t.day());
+    buf[10] = layout.sep;
+    put_digits(&mut buf[11..13], t.hour());
+    buf[13] = b':';
+    put_digits(&mut buf[14..16], t.minute());
+    buf[16] = b':';
+    put_digits(&mut buf[17..19], t.second());
+    let mut len = 19;
+    if micros != 0 || layout.always_fraction {
+        buf[19] = b'.';
+        put_digits(&mut buf[20..26], micros);
+        len = 26;
+    }
+    if layout.zulu {
+        buf[len] = b'Z';
+        len += 1;
+    }
+    std::str::from_utf8(&buf[..len]).ok()
+}
+
+/// Fills `out` with the last `out.len()` decimal digits of `n`, zero-padded.
+fn put_digits(out: &mut [u8], mut n: u32) {
+    for d in out.iter_mut().rev() {
+        *d = b"0123456789"[(n % 10) as usize];
+        n /= 10;
+    }
+}
+
+/// chrono's general formatter, for what `write` leaves to it.
+fn slow(t: &DateTime<Utc>, layout: Layout) -> String {
+    let mut out = String::with_capacity(MAX_LEN + 4);
+    let date_time = if layout.sep == b'T' {
+        "%Y-%m-%dT%H:%M:%S"
+    } else {
+        "%Y-%m-%d %H:%M:%S"
+    };
     // Writing to a String cannot fail.
-    let _ = write!(out, "{}", t.format("%Y-%m-%dT%H:%M:%S"));
+    let _ = write!(out, "{}", t.format(date_time));
     let micros = t.nanosecond() % 1_000_000_000 / 1_000;
-    if micros != 0 {
+    if micros != 0 || layout.always_fraction {
         let _ = write!(out, ".{micros:06}");
     }
-    out.push('Z');
+    if layout.zulu {
+        out.push('Z');
+    }
     out
 }
 
@@ -65,7 +151,11 @@ pub(crate) fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// `serialize_with` for a record timestamp.
 pub(crate) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_timestamp(t))
+    let mut buf = [0; MAX_LEN];
+    match write(t, RFC3339_Z, &mut buf) {
+        Some(text) => s.serialize_str(text),
+        None => s.serialize_str(&slow(t, RFC3339_Z)),
+    }
 }
 
 /// `deserialize_with` for a record timestamp.
@@ -90,8 +180,72 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Ut
 /// A naive ISO-8601 string of the current time, as AgentScope writes a message's or a task's
 /// `created_at` (`2026-11-28T10:30:10.982368`).
 pub(crate) fn now_naive_string() -> String {
-    Utc::now()
-        .naive_utc()
-        .format("%Y-%m-%dT%H:%M:%S%.6f")
-        .to_string()
+    let t = Utc::now();
+    let mut buf = [0; MAX_LEN];
+    match write(&t, NAIVE_MICROS, &mut buf) {
+        Some(s) => s.to_owned(),
+        None => slow(&t, NAIVE_MICROS),
+    }
+}
+
+/// AgentScope's default session name: `t` as `YYYY-MM-DD HH:MM:SS`.
+pub(crate) fn session_name(t: &DateTime<Utc>) -> String {
+    let layout = Layout {
+        sep: b' ',
+        always_fraction: false,
+        zulu: false,
+    };
+    let t = t.trunc_subsecs(0);
+    let mut buf = [0; MAX_LEN];
+    match write(&t, layout, &mut buf) {
+        Some(s) => s.to_owned(),
+        None => slow(&t, layout),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn chrono_formatted(t: &DateTime<Utc>, layout: Layout) -> String {
+        slow(t, layout)
+    }
+
+    proptest! {
+        /// The hand-written formatter writes what chrono's general one writes.
+        #[test]
+        fn the_fast_path_writes_what_chrono_writes(
+            secs in -62_135_596_800_i64..253_402_300_799,
+            micros in 0u32..1_000_000,
+            always_fraction: bool,
+            zulu: bool,
+            space: bool,
+        ) {
+            let t = Utc.timestamp_opt(secs, micros * 1_000).unwrap();
+            let layout = Layout { sep: if space { b' ' } else { b'T' }, always_fraction, zulu };
+            let mut buf = [0; MAX_LEN];
+            let fast = write(&t, layout, &mut buf).unwrap().to_owned();
+            prop_assert_eq!(fast, chrono_formatted(&t, layout));
+        }
+    }
+
+    #[test]
+    fn years_past_9999_and_leap_seconds_take_the_general_path() {
+        let far = Utc.with_ymd_and_hms(12_345, 1, 2, 3, 4, 5).unwrap();
+        assert_eq!(format_timestamp(&far), "+12345-01-02T03:04:05Z");
+        let before_zero = Utc.with_ymd_and_hms(-1, 1, 2, 3, 4, 5).unwrap();
+        assert_eq!(format_timestamp(&before_zero), "-0001-01-02T03:04:05Z");
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_micro_opt(23, 59, 59, 1_500_000)
+            .unwrap()
+            .and_utc();
+        assert_eq!(format_timestamp(&leap), "2016-12-31T23:59:60.500000Z");
+        assert_eq!(
+            session_name(&Utc.with_ymd_and_hms(2026, 11, 29, 7, 5, 9).unwrap()),
+            "2026-11-29 07:05:09"
+        );
+    }
 }

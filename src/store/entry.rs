@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::partition::Slot;
 use crate::model::SessionRecord;
 use crate::StoreError;
 
@@ -20,7 +21,7 @@ pub(crate) struct Entry {
     pub(crate) id: Arc<str>,
     pub(crate) record: Arc<SessionRecord>,
     /// The record's compact JSON: `serde_json::to_vec(&*record)`, computed once per version.
-    pub(crate) json: Box<[u8]>,
+    pub(crate) json: Arc<[u8]>,
     /// Unique in the store and growing with every write (see `Versioned`).
     pub(crate) version: u64,
 }
@@ -60,6 +61,12 @@ pub(crate) fn json_depth(bytes: &[u8]) -> usize {
 /// `wrapping` levels the store itself adds around what the caller gave (an agent's `data` sits
 /// one level inside its record).
 pub(crate) fn check_depth(id: &str, json: &[u8], wrapping: usize) -> Result<(), StoreError> {
+    // A document cannot nest deeper than it has `[` and `{` bytes; counting them is a fast,
+    // vectorized pass, and only documents with more of them need the exact scan.
+    let openers = json.iter().filter(|&&b| b == b'[' || b == b'{').count();
+    if openers <= MAX_JSON_DEPTH + wrapping {
+        return Ok(());
+    }
     let depth = json_depth(json).saturating_sub(wrapping);
     if depth > MAX_JSON_DEPTH {
         return Err(StoreError::TooDeep {
@@ -93,9 +100,17 @@ impl Entry {
         Ok(Self {
             id: Arc::from(record.id.as_str()),
             record: Arc::new(record),
-            json: json.into_boxed_slice(),
+            json: Arc::from(json),
             version,
         })
+    }
+
+    /// What the ordered indexes keep of it.
+    pub(crate) fn slot(&self) -> Slot {
+        Slot {
+            record: Arc::clone(&self.record),
+            json: Arc::clone(&self.json),
+        }
     }
 
     pub(crate) fn created_key(&self) -> SortKey {
@@ -110,5 +125,48 @@ impl Entry {
             micros: self.record.updated_at.timestamp_micros(),
             id: Arc::clone(&self.id),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(levels: usize) -> String {
+        format!("{}{}", "[".repeat(levels), "]".repeat(levels))
+    }
+
+    #[test]
+    fn depth_counts_nesting_not_brackets_in_strings_or_siblings() {
+        assert_eq!(json_depth(br#"{"a":[1,{"b":"[[[{{{"}],"c":{}}"#), 3);
+        assert_eq!(json_depth(br#"["\"[",[]]"#), 2);
+        assert_eq!(json_depth(nested(7).as_bytes()), 7);
+    }
+
+    #[test]
+    fn many_shallow_brackets_pass_the_exact_check() {
+        // 300 sibling objects and brackets in strings: many openers, little depth.
+        let wide = format!("[{}]", vec![r#"{"x":"[{[{"}"#; 300].join(","));
+        assert!(check_depth("w", wide.as_bytes(), 0).is_ok());
+    }
+
+    #[test]
+    fn the_limit_is_exact_and_wrapping_is_not_counted() {
+        let at = nested(MAX_JSON_DEPTH);
+        let over = nested(MAX_JSON_DEPTH + 1);
+        assert!(check_depth("a", at.as_bytes(), 0).is_ok());
+        let err = check_depth("o", over.as_bytes(), 0).unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::TooDeep {
+                depth: 101,
+                limit: 100,
+                ..
+            }
+        ));
+        assert!(check_depth("o", over.as_bytes(), 1).is_ok());
+        // Padding with shallow siblings does not hide the depth from the exact scan.
+        let padded = format!("[{},{}]", vec!["{}"; 200].join(","), nested(MAX_JSON_DEPTH));
+        assert!(check_depth("p", padded.as_bytes(), 0).is_err());
     }
 }

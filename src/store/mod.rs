@@ -552,11 +552,17 @@ impl SessionStore {
         let Some(part) = self.partition(&query.user_id, &query.agent_id) else {
             return ListSessionsResponse::default();
         };
-        let (entries, total) = part.data.read().select(query);
-        ListSessionsResponse {
-            sessions: entries.iter().map(|e| Arc::clone(&e.record)).collect(),
-            total,
+        let data = part.data.read();
+        let (page, total) = data.select(query);
+        // Bring every record into cache with plain loads before the atomic increments: a
+        // locked increment waits for its cache line and holds back the loads after it, so
+        // cloning cold `Arc`s one by one would pay each miss in turn.
+        for slot in &page {
+            std::hint::black_box(Arc::strong_count(&slot.record));
         }
+        let sessions = page.iter().map(|s| Arc::clone(&s.record)).collect();
+        drop(data);
+        ListSessionsResponse { sessions, total }
     }
 
     /// The list answer as JSON bytes: the same bytes as
@@ -565,21 +571,31 @@ impl SessionStore {
     pub fn list_json(&self, query: &ListQuery) -> Vec<u8> {
         const HEAD: &[u8] = b"{\"sessions\":[";
         const TAIL: &[u8] = b"],\"total\":";
-        let (entries, total) = match self.partition(&query.user_id, &query.agent_id) {
-            Some(part) => part.data.read().select(query),
-            None => (Vec::new(), 0),
+        let Some(part) = self.partition(&query.user_id, &query.agent_id) else {
+            return b"{\"sessions\":[],\"total\":0}".to_vec();
         };
-        let body: usize = entries.iter().map(|e| e.json.len() + 1).sum();
+        let data = part.data.read();
+        let (page, total) = data.select(query);
+        // The page is copied under the read lock (a memcpy of the cached bytes, nothing is
+        // serialized), which spares an atomic increment and decrement per session. Its cache
+        // lines are loaded first, all at once, as in `list`.
+        let mut body = 0;
+        for slot in &page {
+            body += slot.json.len() + 1;
+            std::hint::black_box(touch(&slot.json));
+        }
         let mut out = Vec::with_capacity(HEAD.len() + body + TAIL.len() + 21);
         out.extend_from_slice(HEAD);
-        for (i, e) in entries.iter().enumerate() {
+        for (i, slot) in page.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(&e.json);
+            out.extend_from_slice(&slot.json);
         }
+        drop(data);
         out.extend_from_slice(TAIL);
-        out.extend_from_slice(total.to_string().as_bytes());
+        // Writing to a Vec cannot fail.
+        let _ = std::io::Write::write_fmt(&mut out, format_args!("{total}"));
         out.push(b'}');
         out
     }
@@ -747,4 +763,9 @@ fn check_identity(before: &SessionRecord, after: &SessionRecord) -> Result<(), S
         id: before.id.clone(),
         field,
     })
+}
+
+/// Reads one byte of every cache line of `bytes`, so that their misses overlap.
+fn touch(bytes: &[u8]) -> u8 {
+    bytes.iter().step_by(64).fold(0, |acc, &b| acc ^ b)
 }
