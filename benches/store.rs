@@ -514,6 +514,40 @@ fn update(c: &mut Criterion, fx: &Fixture) {
             })
         });
     });
+    // The message-history form of the same change: `append_message` to a session whose
+    // history holds LARGE_CONTEXT messages (the record is not rewritten). Sessions of their
+    // own, made afresh (untimed) for every sample so that histories stay near that length.
+    g.bench_function(BenchmarkId::new("store_append_message", n), |b| {
+        let maker = common::RecordMaker::new();
+        let mut rng = Rng::new(9);
+        b.iter_custom(|iters| {
+            let (user, agent) = ("user-history", "agent-0");
+            let sessions: Vec<String> = (0..100)
+                .map(|_| {
+                    let session = fx.store.create(NewSession::new(user, agent)).unwrap();
+                    for i in 0..common::LARGE_CONTEXT {
+                        let message = maker.message(i, &mut rng);
+                        fx.store
+                            .append_message(user, agent, &session.id, message)
+                            .unwrap();
+                    }
+                    session.id.clone()
+                })
+                .collect();
+            let messages: Vec<(usize, Msg)> = (0..iters)
+                .map(|_| (rng.below(sessions.len()), maker.short_message(&mut rng)))
+                .collect();
+            let start = Instant::now();
+            for (at, message) in messages {
+                fx.store
+                    .append_message(user, agent, &sessions[at], message)
+                    .unwrap();
+            }
+            let took = start.elapsed();
+            fx.store.delete_agent(user, agent).unwrap();
+            took
+        });
+    });
     g.bench_function(BenchmarkId::new("store_update_9kb_12msgs", n), |b| {
         b.iter(|| {
             let k = fx.medium(&mut rng);
