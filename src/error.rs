@@ -56,7 +56,7 @@ pub enum StoreError {
     TooDeep {
         /// The session, message or agent id.
         id: String,
-        /// How deep it nests.
+        /// How deep it nests, counted up to the first level over the limit.
         depth: usize,
         /// The limit.
         limit: usize,

@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::entry::check_depth;
+use super::entry::encode_json;
 use super::SessionStore;
 use crate::model::{now, truncate_micros, AgentRecord, Object};
 use crate::persist::{journal_line, Op};
@@ -179,10 +179,8 @@ impl SessionStore {
     /// Checks the agent's depth and, for a durable store, makes its journal line; before any
     /// lock is taken.
     fn agent_put_line(&self, record: &AgentRecord) -> Result<Option<Vec<u8>>, StoreError> {
-        // Agent records are plain data with string map keys: they always serialize.
-        let json = serde_json::to_vec(record).unwrap_or_default();
         // The limit applies to the agent's data as the caller gave it, like a request body.
-        check_depth(&record.id, &json, 1)?;
+        let json = encode_json(&record.id, record, 1)?;
         if self.inner.durable.get().is_none() {
             return Ok(None);
         }

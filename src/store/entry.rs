@@ -1,6 +1,11 @@
 //! One stored version of a session: the record, its cached JSON and its version.
 
+use std::cell::Cell;
+use std::io;
 use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::ser::Formatter;
 
 use super::partition::Slot;
 use crate::model::SessionRecord;
@@ -31,51 +36,79 @@ pub(crate) struct Entry {
 /// back (128).
 pub(crate) const MAX_JSON_DEPTH: usize = 100;
 
-/// The deepest nesting of arrays and objects in compact JSON `bytes`.
-pub(crate) fn json_depth(bytes: &[u8]) -> usize {
-    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for &b in bytes {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
+/// The compact JSON of `value`: the bytes of `serde_json::to_vec(value)`.
+///
+/// Fails with `TooDeep` when it nests arrays and objects deeper than [`MAX_JSON_DEPTH`], not
+/// counting the `wrapping` levels the store itself adds around what the caller gave (an
+/// agent's `data` sits one level inside its record). The depth is counted while writing, and
+/// writing stops at the first level over the limit: no second pass, and a value nested far
+/// deeper than any stack could serialize is refused cleanly.
+pub(crate) fn encode_json<T: Serialize + ?Sized>(
+    id: &str,
+    value: &T,
+    wrapping: usize,
+) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(1024);
+    let too_deep = Cell::new(false);
+    let formatter = DepthLimit {
+        depth: 0,
+        limit: MAX_JSON_DEPTH + wrapping,
+        too_deep: &too_deep,
+    };
+    let result = value.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut out, formatter,
+    ));
+    match result {
+        Ok(()) => Ok(out),
+        Err(_) if too_deep.get() => Err(StoreError::TooDeep {
+            id: id.to_owned(),
+            depth: MAX_JSON_DEPTH + 1,
+            limit: MAX_JSON_DEPTH,
+        }),
+        Err(source) => Err(StoreError::Encode {
+            id: id.to_owned(),
+            source,
+        }),
     }
-    max
 }
 
-/// Fails with `TooDeep` when `json` nests deeper than [`MAX_JSON_DEPTH`], not counting the
-/// `wrapping` levels the store itself adds around what the caller gave (an agent's `data` sits
-/// one level inside its record).
-pub(crate) fn check_depth(id: &str, json: &[u8], wrapping: usize) -> Result<(), StoreError> {
-    // A document cannot nest deeper than it has `[` and `{` bytes; counting them is a fast,
-    // vectorized pass, and only documents with more of them need the exact scan.
-    let openers = json.iter().filter(|&&b| b == b'[' || b == b'{').count();
-    if openers <= MAX_JSON_DEPTH + wrapping {
-        return Ok(());
+/// `serde_json`'s compact formatter, counting how deep it is and failing past `limit`.
+struct DepthLimit<'a> {
+    depth: usize,
+    limit: usize,
+    /// Set when it failed for that reason.
+    too_deep: &'a Cell<bool>,
+}
+
+impl DepthLimit<'_> {
+    fn enter<W: ?Sized + io::Write>(&mut self, writer: &mut W, open: &[u8]) -> io::Result<()> {
+        self.depth += 1;
+        if self.depth > self.limit {
+            self.too_deep.set(true);
+            return Err(io::Error::other("nested too deep"));
+        }
+        writer.write_all(open)
     }
-    let depth = json_depth(json).saturating_sub(wrapping);
-    if depth > MAX_JSON_DEPTH {
-        return Err(StoreError::TooDeep {
-            id: id.to_owned(),
-            depth,
-            limit: MAX_JSON_DEPTH,
-        });
+}
+
+impl Formatter for DepthLimit<'_> {
+    fn begin_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.enter(writer, b"[")
     }
-    Ok(())
+
+    fn end_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        writer.write_all(b"]")
+    }
+
+    fn begin_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.enter(writer, b"{")
+    }
+
+    fn end_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        writer.write_all(b"}")
+    }
 }
 
 impl Entry {
@@ -85,10 +118,7 @@ impl Entry {
         version: u64,
         max_record_bytes: usize,
     ) -> Result<Self, StoreError> {
-        let json = serde_json::to_vec(&record).map_err(|source| StoreError::Encode {
-            id: record.id.clone(),
-            source,
-        })?;
+        let json = encode_json(&record.id, &record, 0)?;
         if json.len() > max_record_bytes {
             return Err(StoreError::RecordTooLarge {
                 id: record.id,
@@ -96,7 +126,6 @@ impl Entry {
                 limit: max_record_bytes,
             });
         }
-        check_depth(&record.id, &json, 0)?;
         Ok(Self {
             id: Arc::from(record.id.as_str()),
             record: Arc::new(record),
@@ -130,32 +159,26 @@ impl Entry {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value};
+
     use super::*;
 
-    fn nested(levels: usize) -> String {
-        format!("{}{}", "[".repeat(levels), "]".repeat(levels))
+    fn nested(levels: usize) -> Value {
+        (0..levels).fold(json!(1), |v, _| Value::Array(vec![v]))
     }
 
     #[test]
-    fn depth_counts_nesting_not_brackets_in_strings_or_siblings() {
-        assert_eq!(json_depth(br#"{"a":[1,{"b":"[[[{{{"}],"c":{}}"#), 3);
-        assert_eq!(json_depth(br#"["\"[",[]]"#), 2);
-        assert_eq!(json_depth(nested(7).as_bytes()), 7);
-    }
-
-    #[test]
-    fn many_shallow_brackets_pass_the_exact_check() {
-        // 300 sibling objects and brackets in strings: many openers, little depth.
-        let wide = format!("[{}]", vec![r#"{"x":"[{[{"}"#; 300].join(","));
-        assert!(check_depth("w", wide.as_bytes(), 0).is_ok());
+    fn the_bytes_are_serde_jsons_compact_ones() {
+        let value = json!({"a": [1, {"b": "[[[{{{", "c": 25000.0}], "d": {}, "e": [], "f": null});
+        let bytes = encode_json("x", &value, 0).unwrap();
+        assert_eq!(bytes, serde_json::to_vec(&value).unwrap());
     }
 
     #[test]
     fn the_limit_is_exact_and_wrapping_is_not_counted() {
-        let at = nested(MAX_JSON_DEPTH);
+        assert!(encode_json("a", &nested(MAX_JSON_DEPTH), 0).is_ok());
         let over = nested(MAX_JSON_DEPTH + 1);
-        assert!(check_depth("a", at.as_bytes(), 0).is_ok());
-        let err = check_depth("o", over.as_bytes(), 0).unwrap_err();
+        let err = encode_json("o", &over, 0).unwrap_err();
         assert!(matches!(
             err,
             StoreError::TooDeep {
@@ -164,9 +187,24 @@ mod tests {
                 ..
             }
         ));
-        assert!(check_depth("o", over.as_bytes(), 1).is_ok());
-        // Padding with shallow siblings does not hide the depth from the exact scan.
-        let padded = format!("[{},{}]", vec!["{}"; 200].join(","), nested(MAX_JSON_DEPTH));
-        assert!(check_depth("p", padded.as_bytes(), 0).is_err());
+        assert!(encode_json("o", &over, 1).is_ok());
+        // Many shallow siblings are not depth.
+        let wide = json!({"xs": vec![json!({"x": [[{}]]}); 500]});
+        assert!(encode_json("w", &wide, 0).is_ok());
+    }
+
+    #[test]
+    fn a_value_deeper_than_the_stack_could_serialize_is_refused() {
+        // Serializing this with serde_json alone would overflow the stack.
+        let mut value = json!(1);
+        for _ in 0..200_000 {
+            value = Value::Array(vec![value]);
+        }
+        let err = encode_json("deep", &value, 0).unwrap_err();
+        assert!(matches!(err, StoreError::TooDeep { .. }), "{err}");
+        // Taken apart one level at a time: dropping it whole would recurse as deep.
+        while let Value::Array(mut items) = value {
+            value = items.pop().unwrap_or(Value::Null);
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::entry::check_depth;
+use super::entry::encode_json;
 use super::SessionStore;
 use crate::model::Msg;
 use crate::persist::msg_line;
@@ -36,11 +36,7 @@ impl SessionStore {
         self.check_writable()?;
         let not_found = || super::not_found(user_id, agent_id, session_id);
         // Encoded (and checked) before any lock is taken.
-        let json = serde_json::to_vec(&message).map_err(|source| StoreError::Encode {
-            id: message.id.clone(),
-            source,
-        })?;
-        check_depth(&message.id, &json, 0)?;
+        let json = encode_json(&message.id, &message, 0)?;
         let json = self.inner.durable.get().map(|_| json);
         let part = self.partition(user_id, agent_id).ok_or_else(not_found)?;
         let (index, seq) = {
