@@ -15,11 +15,13 @@ ROOT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
 
 GROUPS = [
     ("list_first_page", "List, first page (limit 20), random (user, agent) of 50 sessions"),
+    ("list_first_page_hot", "List, first page (limit 20), the same pair every time (in cache)"),
     ("list_deep_offset", "List, deep page by offset (offset = half the deep pair's sessions)"),
     ("list_deep_cursor", "List, the same deep page by cursor"),
     ("list_filtered_workspace", "List, first page filtered by workspace_id (1 in 3 match)"),
     ("get", "Get one small session by id"),
-    ("update_append_message", "Update: append one message (context kept at its length)"),
+    ("update_append_message", "Update: append one message to 100 (whole-record `update` of the "
+     "context, or `append_message` to the history)"),
     ("update_small_rename", "Update: rename a small session"),
     ("create", "Create a small session (NewSession, AgentScope defaults)"),
     ("delete", "Delete (store size kept constant)"),
@@ -96,6 +98,13 @@ def main():
          ("list_first_page", "sqlite_rows")),
         ("JSON list vs naive HashMap", ("list_first_page", "store_list_json"),
          ("list_first_page", "naive_hashmap")),
+        ("hot page: typed list vs SQLite rows", ("list_first_page_hot", "store_list"),
+         ("list_first_page_hot", "sqlite_rows")),
+        ("hot page: JSON list vs serde_json::to_vec(page)",
+         ("list_first_page_hot", "store_list_json"),
+         ("list_first_page_hot", "serde_json_to_vec_page")),
+        ("hot page: JSON list vs SQLite rows", ("list_first_page_hot", "store_list_json"),
+         ("list_first_page_hot", "sqlite_rows")),
         ("deep page by offset, typed vs SQLite OFFSET", ("list_deep_offset", "store_list"),
          ("list_deep_offset", "sqlite_rows")),
         ("deep page by cursor, typed vs SQLite keyset", ("list_deep_cursor", "store_list"),
