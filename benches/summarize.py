@@ -38,6 +38,8 @@ def load():
             meta = json.load(f)
         with open(os.path.join(dirpath, "estimates.json")) as f:
             est = json.load(f)
+        if not str(meta.get("value_str", "")).isdigit():
+            continue  # another bench's results (durability names its cases)
         n = int(meta["value_str"])
         res[(meta["group_id"], meta["function_id"], n)] = est["median"]["point_estimate"]
     return res
