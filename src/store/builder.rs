@@ -56,8 +56,10 @@ impl SessionStoreBuilder {
 
     /// The default [`autosave`](Self::autosave) interval: one minute.
     pub const DEFAULT_AUTOSAVE: Duration = Duration::from_secs(60);
-    /// The default [`snapshot_shards`](Self::snapshot_shards): 256.
-    pub const DEFAULT_SNAPSHOT_SHARDS: usize = 256;
+    /// The default [`snapshot_shards`](Self::snapshot_shards): 4096. An autosave after 100
+    /// changes in a 1M-session store rewrites ~100 small files (~2.5% of a full snapshot's
+    /// time, against ~30% with 256 shards); a full snapshot, rare, pays one fsync per shard.
+    pub const DEFAULT_SNAPSHOT_SHARDS: usize = 4096;
 
     /// When a durable store's journal is fsynced (default [`FsyncPolicy::Always`]).
     pub fn fsync(mut self, policy: FsyncPolicy) -> Self {
@@ -72,7 +74,7 @@ impl SessionStoreBuilder {
         self
     }
 
-    /// How many shards a snapshot is split into (default 256), each (user, agent) belonging to
+    /// How many shards a snapshot is split into (default 4096), each (user, agent) belonging to
     /// one by a stable hash. A snapshot rewrites only the shards whose sessions changed, so
     /// more shards make small autosaves cheaper; a shard without sessions has no file.
     pub fn snapshot_shards(mut self, shards: usize) -> Self {
