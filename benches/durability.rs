@@ -7,7 +7,7 @@
 //!    fsynced, the manifest replaced) and loaded by `open` from a directory holding that
 //!    snapshot and an empty journal. N is `BENCH_SNAPSHOT_SESSIONS` (default 100000).
 //! 2. `snapshot/<S>_shards/autosave_100`: the snapshot that follows 100 updates of random
-//!    sessions, with S = 256 (the default) and 4096 shards (`BENCH_SNAPSHOT_SHARDS`), against
+//!    sessions, with S = 256 and 4096 (the default) shards (`BENCH_SNAPSHOT_SHARDS`), against
 //!    the full snapshot of the same store.
 //! 3. `creates/*`: durable creates per second under `FsyncPolicy::Always` (group commit) with 1
 //!    and 8 writer threads (`BENCH_WRITERS`), against a JSON-lines file with one `sync_data` per
