@@ -5,6 +5,7 @@
 //! whole, so records written by newer servers survive a round trip unchanged.
 
 mod agent;
+mod extra;
 mod ids;
 mod list;
 mod message;
@@ -16,6 +17,7 @@ mod tagged;
 mod timestamp;
 
 pub use agent::AgentRecord;
+pub use extra::Extra;
 pub use ids::new_id;
 pub use list::ListSessionsResponse;
 pub use message::{

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Number;
 
+use super::extra::Extra;
 use super::ids::new_id;
 use super::message::{Msg, TextOrBlocks};
 use super::open_enum::open_enum;
@@ -43,7 +44,7 @@ pub struct AgentState {
     pub tasks_context: TaskContext,
     /// Fields this version does not know (`reply_context`, `middle_context`, ...); kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 impl Default for AgentState {
@@ -57,7 +58,7 @@ impl Default for AgentState {
             permission_context: PermissionContext::default(),
             tool_context: ToolContext::default(),
             tasks_context: TaskContext::default(),
-            extra: Object::new(),
+            extra: Extra::new(),
         }
     }
 }
@@ -85,7 +86,7 @@ pub struct ToolContext {
     pub activated_groups: Vec<String>,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 impl Default for ToolContext {
@@ -95,7 +96,7 @@ impl Default for ToolContext {
             max_cache_bytes: Number::from_f64(25000.0).unwrap_or_else(|| Number::from(25000)),
             read_file_cache: Vec::new(),
             activated_groups: Vec::new(),
-            extra: Object::new(),
+            extra: Extra::new(),
         }
     }
 }
@@ -120,7 +121,7 @@ pub struct ReadCacheEntry {
     pub file_path: String,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 /// The agent's tasks.
@@ -135,7 +136,7 @@ pub struct TaskContext {
     pub tasks: Vec<Task>,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 open_enum! {
@@ -191,5 +192,5 @@ pub struct Task {
     pub blocked_by: Vec<String>,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
