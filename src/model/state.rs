@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Number;
 
+use super::default_box::DefaultBox;
 use super::extra::Extra;
 use super::ids::new_id;
 use super::message::{Msg, TextOrBlocks};
@@ -36,12 +37,12 @@ pub struct AgentState {
     pub reply_id: String,
     /// The reasoning-acting loop's current iteration.
     pub cur_iter: i64,
-    /// Permissions.
-    pub permission_context: PermissionContext,
+    /// Permissions. Usually the default, which takes no allocation (see [`DefaultBox`]).
+    pub permission_context: DefaultBox<PermissionContext>,
     /// The tool cache.
     pub tool_context: ToolContext,
-    /// Tasks.
-    pub tasks_context: TaskContext,
+    /// Tasks. Usually none, which takes no allocation (see [`DefaultBox`]).
+    pub tasks_context: DefaultBox<TaskContext>,
     /// Fields this version does not know (`reply_context`, `middle_context`, ...); kept verbatim.
     #[serde(flatten)]
     pub extra: Extra,
@@ -55,9 +56,9 @@ impl Default for AgentState {
             context: Vec::new(),
             reply_id: new_id(),
             cur_iter: 0,
-            permission_context: PermissionContext::default(),
+            permission_context: DefaultBox::default(),
             tool_context: ToolContext::default(),
-            tasks_context: TaskContext::default(),
+            tasks_context: DefaultBox::default(),
             extra: Extra::new(),
         }
     }

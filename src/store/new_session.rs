@@ -116,7 +116,7 @@ impl NewSession {
                 name: self
                     .name
                     .unwrap_or_else(|| now.format("%Y-%m-%d %H:%M:%S").to_string()),
-                chat_model_config: self.chat_model_config,
+                chat_model_config: self.chat_model_config.map(Box::new),
                 extra: Extra::new(),
             },
             state: self.state.unwrap_or_default(),
