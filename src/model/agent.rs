@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::extra::Extra;
 use super::ids::new_id;
 use super::tagged::Object;
 use super::timestamp;
@@ -34,7 +35,7 @@ pub struct AgentRecord {
     pub data: Object,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 impl AgentRecord {
@@ -47,7 +48,7 @@ impl AgentRecord {
             created_at: now,
             user_id: user_id.into(),
             data,
-            extra: Object::new(),
+            extra: Extra::new(),
         }
     }
 

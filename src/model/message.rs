@@ -4,6 +4,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use super::extra::Extra;
 use super::ids::new_id;
 use super::open_enum::open_enum;
 use super::permission::PermissionRule;
@@ -107,7 +108,7 @@ pub struct Msg {
     pub usage: Option<Usage>,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 impl Msg {
@@ -122,7 +123,7 @@ impl Msg {
             created_at: now_naive_string(),
             finished_at: None,
             usage: None,
-            extra: Object::new(),
+            extra: Extra::new(),
         }
     }
 
@@ -153,7 +154,7 @@ pub struct Usage {
     pub output_tokens: u64,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 /// A content block, by its `type`. Blocks of a type this version does not know are kept
@@ -191,7 +192,7 @@ impl ContentBlock {
         Self::Text(TextBlock {
             text: text.into(),
             id: new_id(),
-            extra: Object::new(),
+            extra: Extra::new(),
         })
     }
 
@@ -240,7 +241,7 @@ pub struct TextBlock {
     pub id: String,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 /// `{"type": "thinking", "thinking", "id"}`; providers add fields such as `signature`.
@@ -253,7 +254,7 @@ pub struct ThinkingBlock {
     pub id: String,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 /// `{"type": "hint", "hint", "id"}`
@@ -266,7 +267,7 @@ pub struct HintBlock {
     pub id: String,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 /// `{"type": "tool_call", "id", "name", "input", "state", "suggested_rules"}`
@@ -286,7 +287,7 @@ pub struct ToolCallBlock {
     pub suggested_rules: Vec<PermissionRule>,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 /// `{"type": "tool_result", "id", "name", "output", "state"}`
@@ -303,7 +304,7 @@ pub struct ToolResultBlock {
     pub state: ToolResultState,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 /// `{"type": "data", "id", "source", "name"}`: binary content inline or by URL.
@@ -319,7 +320,7 @@ pub struct DataBlock {
     pub name: Option<String>,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 /// A data block's source, by its `type`.
@@ -342,7 +343,7 @@ pub enum DataSource {
         media_type: String,
         /// Fields this version does not know; kept verbatim.
         #[serde(flatten)]
-        extra: Object,
+        extra: Extra,
     },
     /// `{"type": "url", "url", "media_type"}`
     Url {
@@ -352,7 +353,7 @@ pub enum DataSource {
         media_type: String,
         /// Fields this version does not know; kept verbatim.
         #[serde(flatten)]
-        extra: Object,
+        extra: Extra,
     },
     /// A source of a type this version does not know (the whole object).
     #[serde(untagged)]
@@ -366,14 +367,14 @@ impl<'de> Deserialize<'de> for DataSource {
             data: String,
             media_type: String,
             #[serde(flatten)]
-            extra: Object,
+            extra: Extra,
         }
         #[derive(Deserialize)]
         struct UrlSource {
             url: String,
             media_type: String,
             #[serde(flatten)]
-            extra: Object,
+            extra: Extra,
         }
         let mut map = tagged::object(d, "a data source")?;
         let Some(tag) = tagged::take_tag(&mut map) else {

@@ -5,6 +5,8 @@
 //! whole, so records written by newer servers survive a round trip unchanged.
 
 mod agent;
+mod default_box;
+mod extra;
 mod ids;
 mod list;
 mod message;
@@ -16,6 +18,8 @@ mod tagged;
 mod timestamp;
 
 pub use agent::AgentRecord;
+pub use default_box::{DefaultBox, SharedDefault};
+pub use extra::Extra;
 pub use ids::new_id;
 pub use list::ListSessionsResponse;
 pub use message::{
@@ -29,7 +33,8 @@ pub use record::{ChatModelConfig, SessionConfig, SessionRecord, SessionSource};
 pub use state::{AgentState, ReadCacheEntry, Task, TaskContext, TaskState, ToolContext};
 pub use timestamp::{format_timestamp, parse_timestamp};
 
-/// A JSON object as kept in `extra`, `metadata` and `parameters` fields (insertion-ordered).
+/// A JSON object as kept in `metadata` and `parameters` fields, and behind every [`Extra`]
+/// (insertion-ordered).
 pub type Object = serde_json::Map<String, serde_json::Value>;
 
 pub(crate) use timestamp::{now, truncate_micros};

@@ -3,8 +3,8 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use super::extra::Extra;
 use super::open_enum::open_enum;
-use super::tagged::Object;
 
 open_enum! {
     /// How the agent asks for permission.
@@ -70,7 +70,7 @@ pub struct PermissionContext {
     pub ask_rules: IndexMap<String, Vec<PermissionRule>>,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 /// A directory in the permission scope.
@@ -88,7 +88,7 @@ pub struct WorkingDirectory {
     pub source: String,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 /// A permission rule for a tool.
@@ -113,5 +113,5 @@ pub struct PermissionRule {
     pub source: String,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }

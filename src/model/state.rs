@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Number;
 
+use super::default_box::DefaultBox;
+use super::extra::Extra;
 use super::ids::new_id;
 use super::message::{Msg, TextOrBlocks};
 use super::open_enum::open_enum;
@@ -35,15 +37,15 @@ pub struct AgentState {
     pub reply_id: String,
     /// The reasoning-acting loop's current iteration.
     pub cur_iter: i64,
-    /// Permissions.
-    pub permission_context: PermissionContext,
+    /// Permissions. Usually the default, which takes no allocation (see [`DefaultBox`]).
+    pub permission_context: DefaultBox<PermissionContext>,
     /// The tool cache.
     pub tool_context: ToolContext,
-    /// Tasks.
-    pub tasks_context: TaskContext,
+    /// Tasks. Usually none, which takes no allocation (see [`DefaultBox`]).
+    pub tasks_context: DefaultBox<TaskContext>,
     /// Fields this version does not know (`reply_context`, `middle_context`, ...); kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 impl Default for AgentState {
@@ -54,10 +56,10 @@ impl Default for AgentState {
             context: Vec::new(),
             reply_id: new_id(),
             cur_iter: 0,
-            permission_context: PermissionContext::default(),
+            permission_context: DefaultBox::default(),
             tool_context: ToolContext::default(),
-            tasks_context: TaskContext::default(),
-            extra: Object::new(),
+            tasks_context: DefaultBox::default(),
+            extra: Extra::new(),
         }
     }
 }
@@ -85,7 +87,7 @@ pub struct ToolContext {
     pub activated_groups: Vec<String>,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 impl Default for ToolContext {
@@ -95,7 +97,7 @@ impl Default for ToolContext {
             max_cache_bytes: Number::from_f64(25000.0).unwrap_or_else(|| Number::from(25000)),
             read_file_cache: Vec::new(),
             activated_groups: Vec::new(),
-            extra: Object::new(),
+            extra: Extra::new(),
         }
     }
 }
@@ -120,7 +122,7 @@ pub struct ReadCacheEntry {
     pub file_path: String,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 /// The agent's tasks.
@@ -135,7 +137,7 @@ pub struct TaskContext {
     pub tasks: Vec<Task>,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }
 
 open_enum! {
@@ -191,5 +193,5 @@ pub struct Task {
     pub blocked_by: Vec<String>,
     /// Fields this version does not know; kept verbatim.
     #[serde(flatten)]
-    pub extra: Object,
+    pub extra: Extra,
 }

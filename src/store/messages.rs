@@ -41,14 +41,10 @@ impl SessionStore {
         let part = self.partition(user_id, agent_id).ok_or_else(not_found)?;
         let (index, seq) = {
             let mut data = part.data.write();
-            let Some(key) = data
-                .by_id
-                .get_key_value(session_id)
-                .map(|(k, _)| Arc::clone(k))
-            else {
+            if !data.by_id.contains_key(session_id) {
                 return Err(not_found());
-            };
-            let history = data.messages.entry(key).or_default();
+            }
+            let history = data.messages.entry(session_id.into()).or_default();
             let index = match history.last() {
                 Some(last) if last.id == message.id => history.len() - 1,
                 _ => history.len(),
@@ -160,14 +156,10 @@ impl SessionStore {
             return; // deleted later in the journal
         };
         let mut data = part.data.write();
-        let Some(key) = data
-            .by_id
-            .get_key_value(session_id)
-            .map(|(k, _)| Arc::clone(k))
-        else {
+        if !data.by_id.contains_key(session_id) {
             return;
-        };
-        let history = data.messages.entry(key).or_default();
+        }
+        let history = data.messages.entry(session_id.into()).or_default();
         history.truncate(index);
         history.push(Arc::new(message));
     }

@@ -205,7 +205,7 @@ impl SessionStore {
             if data.retired {
                 continue; // deleted under us: look it up again
             }
-            if data.by_id.contains_key(&*entry.id) {
+            if data.by_id.contains_key(entry.id()) {
                 return Err(StoreError::DuplicateId {
                     user_id: user.clone(),
                     agent_id: agent.clone(),
@@ -533,7 +533,7 @@ impl SessionStore {
             let gone = data.retire();
             removed += gone.len();
             if !gone.is_empty() {
-                last_seq = self.log_del(part, user_id, agent_id, gone.keys().map(|k| &**k));
+                last_seq = self.log_del(part, user_id, agent_id, gone.values().map(|e| e.id()));
             }
         }
         self.inner.len.fetch_sub(removed, Ordering::Relaxed);

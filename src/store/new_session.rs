@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    new_id, AgentState, ChatModelConfig, Object, SessionConfig, SessionRecord, SessionSource,
+    new_id, AgentState, ChatModelConfig, Extra, SessionConfig, SessionRecord, SessionSource,
 };
 
 /// A session to create. Whatever is not set gets AgentScope's default: a uuid4-hex id and
@@ -116,11 +116,11 @@ impl NewSession {
                 name: self
                     .name
                     .unwrap_or_else(|| now.format("%Y-%m-%d %H:%M:%S").to_string()),
-                chat_model_config: self.chat_model_config,
-                extra: Object::new(),
+                chat_model_config: self.chat_model_config.map(Box::new),
+                extra: Extra::new(),
             },
             state: self.state.unwrap_or_default(),
-            extra: Object::new(),
+            extra: Extra::new(),
         }
     }
 }

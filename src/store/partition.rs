@@ -1,12 +1,12 @@
 //! The sessions of one (user, agent): an id map and two ordered indexes under one lock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use super::entry::{Entry, SortKey};
+use super::entry::{Entry, IdIndex, KeyView, Probe, SortKey};
 use super::query::ListQuery;
 use crate::model::{Msg, SessionRecord};
 
@@ -45,45 +45,58 @@ impl Partition {
 /// look the partition up again.
 #[derive(Debug, Default)]
 pub(crate) struct PartitionData {
-    pub(crate) by_id: HashMap<Arc<str>, Arc<Entry>>,
-    by_created: BTreeMap<SortKey, Slot>,
-    by_updated: BTreeMap<SortKey, Slot>,
+    pub(crate) by_id: IdIndex,
+    by_created: BTreeSet<SortKey>,
+    by_updated: BTreeSet<SortKey>,
     /// Message histories, by session id; only sessions that are in `by_id` have one.
-    pub(crate) messages: HashMap<Arc<str>, Vec<Arc<Msg>>>,
+    pub(crate) messages: HashMap<Box<str>, Vec<Arc<Msg>>>,
     pub(crate) retired: bool,
 }
 
 impl PartitionData {
     /// Adds an entry whose id is not present.
     pub(crate) fn insert(&mut self, entry: Arc<Entry>) {
-        self.by_created.insert(entry.created_key(), entry.slot());
-        self.by_updated.insert(entry.updated_key(), entry.slot());
-        self.by_id.insert(Arc::clone(&entry.id), entry);
+        self.by_created.insert(SortKey::created(&entry));
+        self.by_updated.insert(SortKey::updated(&entry));
+        self.by_id.insert(entry);
     }
 
     /// Removes the entry with this id, and its message history.
     pub(crate) fn remove(&mut self, id: &str) -> Option<Arc<Entry>> {
         let entry = self.by_id.remove(id)?;
         self.messages.remove(id);
-        self.by_created.remove(&entry.created_key());
-        self.by_updated.remove(&entry.updated_key());
+        self.unindex(&entry);
         Some(entry)
     }
 
     /// Replaces the entry with `new`'s id (which must be present) by `new`; the message
     /// history stays.
     pub(crate) fn replace(&mut self, new: Arc<Entry>) {
-        if let Some(old) = self.by_id.remove(&new.id) {
-            self.by_created.remove(&old.created_key());
-            self.by_updated.remove(&old.updated_key());
+        if let Some(old) = self.by_id.remove(new.id()) {
+            self.unindex(&old);
         }
         self.insert(new);
     }
 
+    /// Removes `entry` from the ordered indexes.
+    fn unindex(&mut self, entry: &Entry) {
+        let id = entry.id();
+        let created = Probe {
+            micros: entry.created_micros(),
+            id,
+        };
+        self.by_created.remove(&created as &dyn KeyView);
+        let updated = Probe {
+            micros: entry.updated_micros(),
+            id,
+        };
+        self.by_updated.remove(&updated as &dyn KeyView);
+    }
+
     /// Empties the partition and marks it retired; returns the sessions it held.
-    pub(crate) fn retire(&mut self) -> HashMap<Arc<str>, Arc<Entry>> {
-        self.by_created = BTreeMap::new();
-        self.by_updated = BTreeMap::new();
+    pub(crate) fn retire(&mut self) -> IdIndex {
+        self.by_created = BTreeSet::new();
+        self.by_updated = BTreeSet::new();
         self.messages = HashMap::new();
         self.retired = true;
         std::mem::take(&mut self.by_id)
@@ -92,8 +105,8 @@ impl PartitionData {
     /// Every entry, oldest first.
     pub(crate) fn entries(&self) -> impl Iterator<Item = &Arc<Entry>> {
         self.by_created
-            .values()
-            .filter_map(|slot| self.by_id.get(slot.record.id.as_str()))
+            .iter()
+            .filter_map(|k| self.by_id.get(&k.slot.record.id))
     }
 
     /// Retires the partition if it holds no session; returns whether it did.
@@ -116,21 +129,16 @@ impl PartitionData {
             &self.by_created
         };
         let limit = query.limit.unwrap_or(usize::MAX);
-        let range = match &query.cursor {
+        let at = query.cursor.as_ref().map(|c| Probe {
+            micros: c.micros,
+            id: &c.id,
+        });
+        let range: (Bound<&dyn KeyView>, Bound<&dyn KeyView>) = match &at {
             None => (Bound::Unbounded, Bound::Unbounded),
-            Some(c) => {
-                let at = SortKey {
-                    micros: c.micros,
-                    id: Arc::from(c.id.as_str()),
-                };
-                if order.descending() {
-                    (Bound::Unbounded, Bound::Excluded(at))
-                } else {
-                    (Bound::Excluded(at), Bound::Unbounded)
-                }
-            }
+            Some(at) if order.descending() => (Bound::Unbounded, Bound::Excluded(at)),
+            Some(at) => (Bound::Excluded(at), Bound::Unbounded),
         };
-        let iter = index.range(range).map(|(_, e)| e);
+        let iter = index.range::<dyn KeyView, _>(range).map(|k| &k.slot);
         let page = if query.is_filtered() {
             let matching = |s: &&Slot| query.matches(&s.record);
             collect_page(iter, order.descending(), matching, query.offset, limit)

@@ -363,7 +363,7 @@ impl SessionStore {
         let entry = Arc::new(Entry::encode(record, version, usize::MAX)?);
         let part = self.partition_or_create(&entry.record.user_id, &entry.record.agent_id);
         let mut data = part.data.write();
-        if data.remove(&entry.id).is_none() {
+        if data.remove(entry.id()).is_none() {
             self.inner.len.fetch_add(1, Ordering::Relaxed);
         }
         data.insert(entry);
@@ -482,7 +482,7 @@ impl Inner {
                     let data = p.data.read();
                     data.entries()
                         .map(|e| {
-                            let history = data.messages.get(&e.id).cloned().unwrap_or_default();
+                            let history = data.messages.get(e.id()).cloned().unwrap_or_default();
                             (Arc::clone(e), history)
                         })
                         .collect::<Vec<_>>()

@@ -273,7 +273,7 @@ pub(super) async fn patch(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
             r.config.name.clone_from(name);
         }
         if let Some(model) = &model {
-            r.config.chat_model_config = Some(model.clone());
+            r.config.chat_model_config = Some(Box::new(model.clone()));
         }
         if let Some(mode) = &mode {
             r.state.permission_context.mode = mode.clone();
