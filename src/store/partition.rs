@@ -121,7 +121,7 @@ impl PartitionData {
     /// The page `query` asks for, borrowed, and how many sessions match its filters in all.
     ///
     /// Cost: O(log n + offset + page) without filters; a filter scans the partition.
-    pub(crate) fn select(&self, query: &ListQuery) -> (Vec<&Slot>, usize) {
+    pub(crate) fn select<'a>(&'a self, query: &ListQuery) -> (Vec<&'a Slot>, usize) {
         let order = query.effective_order();
         let index = if order.by_updated() {
             &self.by_updated
@@ -139,20 +139,33 @@ impl PartitionData {
             Some(at) => (Bound::Excluded(at), Bound::Unbounded),
         };
         let iter = index.range::<dyn KeyView, _>(range).map(|k| &k.slot);
-        let page = if query.is_filtered() {
-            let matching = |s: &&Slot| query.matches(&s.record);
-            collect_page(iter, order.descending(), matching, query.offset, limit)
-        } else {
-            collect_page(iter, order.descending(), |_| true, query.offset, limit)
+        if !query.is_filtered() {
+            let page = collect_page(iter, order.descending(), |_| true, query.offset, limit);
+            return (page, self.by_id.len());
+        }
+        let matching = |s: &&Slot| query.matches(&s.record);
+        if at.is_some() {
+            // The total counts matches before the cursor too: a second pass.
+            let page = collect_page(iter, order.descending(), matching, query.offset, limit);
+            let total = index.iter().filter(|k| query.matches(&k.slot.record)).count();
+            return (page, total);
+        }
+        // One pass over the whole index: the page and the count of every match.
+        let mut page = Vec::with_capacity(limit.min(64));
+        let mut total = 0;
+        let mut visit = |slot: &'a Slot| {
+            if query.matches(&slot.record) {
+                if total >= query.offset && page.len() < limit {
+                    page.push(slot);
+                }
+                total += 1;
+            }
         };
-        let total = if query.is_filtered() {
-            self.by_id
-                .values()
-                .filter(|e| query.matches(&e.record))
-                .count()
+        if order.descending() {
+            iter.rev().for_each(&mut visit);
         } else {
-            self.by_id.len()
-        };
+            iter.for_each(&mut visit);
+        }
         (page, total)
     }
 }
