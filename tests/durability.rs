@@ -406,6 +406,50 @@ fn every_fsync_policy_survives_a_reopen() {
     }
 }
 
+/// Group commit under `Always`: many writers committing at once all succeed, each write is in
+/// the journal file when it returns (checked before the store is closed, which would flush),
+/// and all of them are there after a reopen.
+#[test]
+fn concurrent_durable_writers_all_succeed_and_every_write_is_journaled() {
+    const WRITERS: usize = 16;
+    const WRITES: usize = 40;
+    let dir = TempDir::new().unwrap();
+    let store = SessionStore::builder()
+        .fsync(FsyncPolicy::Always)
+        .autosave(None)
+        .open(dir.path())
+        .unwrap();
+    let barrier = std::sync::Barrier::new(WRITERS);
+    std::thread::scope(|s| {
+        for w in 0..WRITERS {
+            let (store, barrier) = (&store, &barrier);
+            s.spawn(move || {
+                barrier.wait();
+                for i in 0..WRITES {
+                    store
+                        .create(NewSession::new(format!("u{w}"), "a").id(format!("w{w}-s{i}")))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let journal: String = files(dir.path(), "journal-")
+        .iter()
+        .map(|p| fs::read_to_string(p).unwrap())
+        .collect();
+    for w in 0..WRITERS {
+        for i in 0..WRITES {
+            assert!(journal.contains(&format!("\"w{w}-s{i}\"")), "w{w}-s{i}");
+        }
+    }
+    assert_eq!(journal.lines().count(), WRITERS * WRITES);
+    drop(store);
+    let store = open(dir.path());
+    for w in 0..WRITERS {
+        assert_eq!(store.count(&format!("u{w}"), "a"), WRITES, "u{w}");
+    }
+}
+
 #[test]
 fn autosave_takes_snapshots_in_the_background() {
     let dir = TempDir::new().unwrap();
