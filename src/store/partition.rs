@@ -147,7 +147,10 @@ impl PartitionData {
         if at.is_some() {
             // The total counts matches before the cursor too: a second pass.
             let page = collect_page(iter, order.descending(), matching, query.offset, limit);
-            let total = index.iter().filter(|k| query.matches(&k.slot.record)).count();
+            let total = index
+                .iter()
+                .filter(|k| query.matches(&k.slot.record))
+                .count();
             return (page, total);
         }
         // One pass over the whole index: the page and the count of every match.
