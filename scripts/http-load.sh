@@ -9,6 +9,7 @@
 # Needs wrk (Debian's package: apt-get install wrk) and, for the reference, what
 # agentscope-ref installs itself (Redis, Python packages).
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 THREADS=${THREADS:-2}
@@ -27,8 +28,14 @@ ref_url=$("$REF" start | tail -n 1)
 # An agent with 20 sessions on a server; prints the agent id.
 seed() {
   local base=$1 user=$2 agent
-  agent=$(curl -sf -H "x-user-id: $user" -H 'content-type: application/json' \
-    -X POST "$base/agent/" -d '{"name":"load"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["agent_id"])')
+  # A server just started may answer its first requests with an error: retry for a while.
+  for _ in $(seq 1 50); do
+    agent=$(curl -sf -H "x-user-id: $user" -H 'content-type: application/json' \
+      -X POST "$base/agent/" -d '{"name":"load"}' || true)
+    [[ -n $agent ]] && break
+    sleep 0.2
+  done
+  agent=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["agent_id"])' <<<"$agent")
   for i in $(seq 1 20); do
     curl -sf -o /dev/null -H "x-user-id: $user" -H 'content-type: application/json' \
       -X POST "$base/sessions/" -d "{\"agent_id\":\"$agent\",\"name\":\"session $i\",\"workspace_id\":\"ws-1\"}"
