@@ -34,6 +34,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use agent_sessions::model::{new_id, SessionRecord};
 use agent_sessions::{FsyncPolicy, NewSession, SessionStore, SnapshotReport};
 use chrono::{DateTime, Utc};
@@ -193,22 +195,9 @@ struct Sessions {
 
 impl Sessions {
     fn new(n: usize) -> Self {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/agentscope-2.0.0/records.json"
-        );
-        let text = fs::read_to_string(path).expect("read the fixture records");
-        let fixture: Vec<Value> = serde_json::from_str(&text).expect("a JSON array of records");
-        let mut rec = fixture[0].clone();
-        rec["state"]["summary"] = Value::String(String::new());
-        rec["state"]["permission_context"] = serde_json::json!({
-            "mode": "default", "working_directories": {}, "allow_rules": {},
-            "deny_rules": {}, "ask_rules": {}
-        });
-        rec["state"]["tool_context"]["read_file_cache"] = Value::Array(vec![]);
-        rec["state"]["tasks_context"] = serde_json::json!({ "tasks": [] });
-        let mut no_model = rec.clone();
-        no_model["config"]["chat_model_config"] = Value::Null;
+        let mut rec = common::fixture_records()[0].clone();
+        common::trim_state(&mut rec);
+        let no_model = common::without_model(&rec);
         let parse = |v: Value| -> SessionRecord { serde_json::from_value(v).expect("a record") };
         Self {
             n,

@@ -366,6 +366,19 @@ fn thread_rng(t: usize) -> Rng {
     Rng::new(SEED.fetch_add(1, Ordering::Relaxed) * 31 + t as u64)
 }
 
+/// A thread's workload: `iters` typed lists of random pairs' first pages.
+fn list_random_pages<'a>(
+    store: &'a SessionStore,
+    pages: &'a [ListQuery],
+) -> impl Fn(usize, u64) + Sync + 'a {
+    move |t, iters| {
+        let mut rng = thread_rng(t);
+        for _ in 0..iters {
+            black_box(store.list(&pages[rng.below(pages.len())]));
+        }
+    }
+}
+
 /// A thread's workload: `work(thread, iters)`.
 type Work<'a> = &'a (dyn Fn(usize, u64) + Sync);
 
@@ -374,12 +387,7 @@ fn concurrent(c: &mut Criterion, fx: &Fixture) {
     // Only what is Sync (the SQLite baseline is not).
     let (store, pages, keys) = (&fx.store, &fx.first_pages[..], &fx.keys.small[..]);
     let pick = move |rng: &mut Rng| &keys[rng.below(keys.len())];
-    let list = |t: usize, iters: u64| {
-        let mut rng = thread_rng(t);
-        for _ in 0..iters {
-            black_box(store.list(&pages[rng.below(pages.len())]));
-        }
-    };
+    let list = list_random_pages(store, pages);
     let list_json = |t: usize, iters: u64| {
         let mut rng = thread_rng(t);
         for _ in 0..iters {
@@ -456,12 +464,7 @@ fn interference(c: &mut Criterion, fx: &Fixture) {
     let n = fx.n;
     let (store, pages, keys) = (&fx.store, &fx.first_pages[..], &fx.keys.small[..]);
     let pick = move |rng: &mut Rng| &keys[rng.below(keys.len())];
-    let list = |t: usize, iters: u64| {
-        let mut rng = thread_rng(t);
-        for _ in 0..iters {
-            black_box(store.list(&pages[rng.below(pages.len())]));
-        }
-    };
+    let list = list_random_pages(store, pages);
     let mut g = c.benchmark_group("concurrent");
     g.measurement_time(Duration::from_secs(3));
     // Diagnostic: the two threads list disjoint halves of the pairs (even / odd), so they never

@@ -70,6 +70,25 @@ pub fn fixture_records() -> Vec<Value> {
     serde_json::from_str(&text).expect("the fixture is a JSON array of records")
 }
 
+/// Trims a fixture record's state to what a plain session has: an empty summary, default
+/// permissions, an empty read-file cache and no tasks.
+pub fn trim_state(rec: &mut Value) {
+    rec["state"]["summary"] = Value::String(String::new());
+    rec["state"]["permission_context"] = serde_json::json!({
+        "mode": "default", "working_directories": {}, "allow_rules": {},
+        "deny_rules": {}, "ask_rules": {}
+    });
+    rec["state"]["tool_context"]["read_file_cache"] = Value::Array(vec![]);
+    rec["state"]["tasks_context"] = serde_json::json!({ "tasks": [] });
+}
+
+/// `rec` as a session created without a chat model.
+pub fn without_model(rec: &Value) -> Value {
+    let mut rec = rec.clone();
+    rec["config"]["chat_model_config"] = Value::Null;
+    rec
+}
+
 /// Replaces every string `id` field in `v` (at any depth) with a fresh one.
 fn refresh_ids(v: &mut Value, rng: &mut Rng) {
     match v {
@@ -127,15 +146,8 @@ impl RecordMaker {
 
         let mut small = richest.clone();
         small["state"]["context"] = Value::Array(vec![]);
-        small["state"]["summary"] = Value::String(String::new());
-        small["state"]["permission_context"] = serde_json::json!({
-            "mode": "default", "working_directories": {}, "allow_rules": {},
-            "deny_rules": {}, "ask_rules": {}
-        });
-        small["state"]["tool_context"]["read_file_cache"] = Value::Array(vec![]);
-        small["state"]["tasks_context"] = serde_json::json!({ "tasks": [] });
-        let mut small_no_model = small.clone();
-        small_no_model["config"]["chat_model_config"] = Value::Null;
+        trim_state(&mut small);
+        let small_no_model = without_model(&small);
 
         let short_msg = messages
             .iter()
@@ -220,11 +232,7 @@ impl RecordMaker {
         created: DateTime<Utc>,
         rng: &mut Rng,
     ) -> SessionRecord {
-        let mut rec = self.large.clone();
-        Self::stamp(&mut rec, user, agent, created, rng);
-        rec.config.workspace_id = workspace(user, 0);
-        rec.state.context = (0..LARGE_CONTEXT).map(|i| self.message(i, rng)).collect();
-        rec
+        self.richest_with(LARGE_CONTEXT, user, agent, created, rng)
     }
 
     /// A medium record: the fixture's richest record as captured (12 messages, ~9 KB), with
@@ -236,11 +244,22 @@ impl RecordMaker {
         created: DateTime<Utc>,
         rng: &mut Rng,
     ) -> SessionRecord {
+        self.richest_with(self.messages.len(), user, agent, created, rng)
+    }
+
+    /// The fixture's richest record with a context of `messages` fixture messages.
+    fn richest_with(
+        &self,
+        messages: usize,
+        user: &str,
+        agent: &str,
+        created: DateTime<Utc>,
+        rng: &mut Rng,
+    ) -> SessionRecord {
         let mut rec = self.large.clone();
         Self::stamp(&mut rec, user, agent, created, rng);
         rec.config.workspace_id = workspace(user, 0);
-        let n = self.messages.len();
-        rec.state.context = (0..n).map(|i| self.message(i, rng)).collect();
+        rec.state.context = (0..messages).map(|i| self.message(i, rng)).collect();
         rec
     }
 }
