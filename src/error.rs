@@ -2,8 +2,12 @@
 
 use std::path::PathBuf;
 
-/// Why a store operation was refused. Whatever the error, the store is unchanged, with one
-/// exception said on [`StoreError::Io`]: a durable store whose journal cannot be written.
+/// Why a store operation was refused. Whatever the error, the store is unchanged, with two
+/// exceptions: [`StoreError::Io`] on a durable store whose journal cannot be written, and
+/// [`StoreError::Unavailable`] on a write to a networked backend that did not answer.
+///
+/// [`StoreError::is_unavailable`] tells a backend failure (retry later) from a caller's
+/// mistake (do not retry as is).
 ///
 /// Every message says what to do next.
 ///
@@ -200,10 +204,39 @@ pub enum StoreError {
         /// The first failure.
         reason: String,
     },
+    /// A networked backend could not be reached, or did not answer within its timeout, or
+    /// failed. Retry later: the backend reconnects by itself. A write that failed so may or
+    /// may not have been applied.
+    #[error(
+        "the session backend is unavailable ({reason}); retry later (a write that failed so may \
+         or may not have been applied)"
+    )]
+    Unavailable {
+        /// What went wrong, for the logs.
+        reason: String,
+    },
     /// A durable-store operation (a snapshot) on a store that is in memory only.
     #[error(
         "this store is in memory only: open one with `SessionStore::open(dir)` to take \
          snapshots"
     )]
     NotDurable,
+}
+
+impl StoreError {
+    /// Whether the backend, not the call, is at fault: [`StoreError::Unavailable`], a
+    /// durable store's I/O error, or a journal that failed earlier. The HTTP server answers
+    /// these with 503.
+    ///
+    /// ```
+    /// use agent_sessions::StoreError;
+    /// assert!(StoreError::Unavailable { reason: "timed out".into() }.is_unavailable());
+    /// assert!(!StoreError::EmptyId { field: "id" }.is_unavailable());
+    /// ```
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable { .. } | StoreError::Io { .. } | StoreError::Poisoned { .. }
+        )
+    }
 }

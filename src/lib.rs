@@ -10,8 +10,10 @@
 //!   insert, update (atomic, with compare-and-swap), delete, and list by (user, agent) with
 //!   order, paging, cursors and filters. [`SessionStore::list_json`] answers with the bytes of
 //!   the list answer without serializing anything.
-//! - [`SessionBackend`]: the contract the store honours, for code and tests that should run
-//!   on other backends too (a networked one is planned).
+//! - [`SessionBackend`]: the async, fallible contract every backend honours, usable as
+//!   `Arc<dyn SessionBackend>`, with the query types they share ([`ListQuery`], [`Cursor`],
+//!   [`Order`], [`NewSession`], [`Versioned`]). The in-memory store is one backend; Redis
+//!   (feature `redis`) is another.
 //! - [`StoreError`]: the one error type; every failure leaves the store unchanged.
 //! - `server` (feature `server`): AgentScope 2.0.0's HTTP session API over a store (axum),
 //!   a `TestServer` for tests, and the `agent-sessions` binary.
@@ -26,6 +28,7 @@
 //! ```
 
 mod backend;
+mod encode;
 mod error;
 pub mod model;
 mod persist;
@@ -33,14 +36,14 @@ mod persist;
 pub mod server;
 mod store;
 
-pub use backend::SessionBackend;
+pub use backend::{
+    AgentChange, Cursor, ListQuery, NewSession, Order, SessionBackend, SessionChange,
+    UnknownOrder, Versioned,
+};
 pub use error::StoreError;
 pub use model::{ListSessionsResponse, SessionRecord};
 pub use persist::{FsyncPolicy, Recovery, SnapshotReport, TornTail};
-pub use store::{
-    Cursor, ListQuery, NewSession, Order, SessionStore, SessionStoreBuilder, UnknownOrder,
-    Versioned,
-};
+pub use store::{SessionStore, SessionStoreBuilder};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -1,6 +1,7 @@
 //! Durability: a directory holding a snapshot (manifest and shard files) and a journal of
 //! the changes since, owned by one store at a time.
 
+mod async_commit;
 mod files;
 mod format;
 mod journal;
@@ -8,11 +9,13 @@ mod journal;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
 use crate::StoreError;
 
+pub(crate) use async_commit::Commit;
 pub(crate) use files::{remove_temp_files, sync_dir, write_atomic, write_renamed};
 pub(crate) use format::{
     agents_file_name, corrupt, corrupt_at, decode_agents, decode_shard, encode_agents,
@@ -76,7 +79,9 @@ pub(crate) struct Durable {
     pub(crate) dir: PathBuf,
     /// Held (locked) for the store's lifetime.
     _lock: File,
-    pub(crate) journal: Journal,
+    pub(crate) journal: Arc<Journal>,
+    /// The thread that commits for async writers, started by the first of them.
+    committer: OnceLock<async_commit::Committer>,
     /// Per shard: how many changes it has had since open.
     pub(crate) changes: Box<[AtomicU64]>,
     /// How many changes the agent registry has had since open.
@@ -114,12 +119,31 @@ impl Durable {
         Self {
             dir,
             _lock: lock,
-            journal,
+            journal: Arc::new(journal),
+            committer: OnceLock::new(),
             changes,
             agent_changes: AtomicU64::new(agent_changes),
             saved: Mutex::new(saved),
             recovery,
         }
+    }
+}
+
+impl Durable {
+    /// Completes once journal line `seq` is committed, without blocking the caller's thread:
+    /// the commit is made by a thread of the store's (started on first use).
+    pub(crate) fn commit_async(&self, seq: u64) -> Result<Commit, StoreError> {
+        if let Some(c) = self.committer.get() {
+            return Ok(c.commit(seq));
+        }
+        let started = async_commit::Committer::start(Arc::clone(&self.journal)).map_err(|source| {
+            StoreError::Io {
+                path: self.dir.clone(),
+                source,
+            }
+        })?;
+        // A racing first writer may have started one too: one is kept, the other stopped.
+        Ok(self.committer.get_or_init(|| started).commit(seq))
     }
 }
 

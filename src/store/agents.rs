@@ -3,10 +3,11 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::entry::encode_json;
+use crate::encode::encode_json;
 use super::SessionStore;
 use crate::model::{now, truncate_micros, AgentRecord, Object};
 use crate::persist::{journal_line, Op};
+use crate::backend::agent_not_found;
 use crate::StoreError;
 
 impl SessionStore {
@@ -96,10 +97,7 @@ impl SessionStore {
         mut f: impl FnMut(&mut Object),
     ) -> Result<Arc<AgentRecord>, StoreError> {
         self.check_writable()?;
-        let not_found = || StoreError::AgentNotFound {
-            user_id: user_id.to_owned(),
-            id: id.to_owned(),
-        };
+        let not_found = || agent_not_found(user_id, id);
         loop {
             let current = self.agent(user_id, id).ok_or_else(not_found)?;
             let mut copy = AgentRecord::clone(&current);
@@ -129,10 +127,7 @@ impl SessionStore {
         id: &str,
     ) -> Result<Arc<AgentRecord>, StoreError> {
         self.check_writable()?;
-        let not_found = || StoreError::AgentNotFound {
-            user_id: user_id.to_owned(),
-            id: id.to_owned(),
-        };
+        let not_found = || agent_not_found(user_id, id);
         let (removed, seq) = {
             let mut agents = self.inner.agents.get_mut(user_id).ok_or_else(not_found)?;
             let removed = agents.shift_remove(id).ok_or_else(not_found)?;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::entry::encode_json;
+use crate::encode::encode_json;
 use super::SessionStore;
 use crate::model::Msg;
 use crate::persist::msg_line;
@@ -34,7 +34,7 @@ impl SessionStore {
         message: Msg,
     ) -> Result<usize, StoreError> {
         self.check_writable()?;
-        let not_found = || super::not_found(user_id, agent_id, session_id);
+        let not_found = || crate::backend::not_found(user_id, agent_id, session_id);
         // Encoded (and checked) before any lock is taken.
         let json = encode_json(&message.id, &message, 0)?;
         let json = self.inner.durable.get().map(|_| json);
@@ -134,7 +134,7 @@ impl SessionStore {
         session_id: &str,
         f: impl FnOnce(&[Arc<Msg>]) -> T,
     ) -> Result<T, StoreError> {
-        let not_found = || super::not_found(user_id, agent_id, session_id);
+        let not_found = || crate::backend::not_found(user_id, agent_id, session_id);
         let part = self.partition(user_id, agent_id).ok_or_else(not_found)?;
         let data = part.data.read();
         if !data.by_id.contains_key(session_id) {

@@ -1,13 +1,13 @@
 //! The store: a cheap-to-clone handle over per-(user, agent) partitions.
 
 mod agents;
+mod as_backend;
 mod builder;
+mod deferred;
 mod entry;
 mod messages;
-mod new_session;
 mod partition;
 mod persistence;
-mod query;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -17,27 +17,12 @@ use dashmap::DashMap;
 
 use crate::model::{now, SessionRecord};
 use crate::persist::{shard_of, Durable};
-use crate::{ListSessionsResponse, StoreError};
+use crate::backend::{check_identity, list_body, not_found};
+use crate::{ListQuery, ListSessionsResponse, NewSession, StoreError, Versioned};
 use entry::Entry;
 use partition::Partition;
 
 pub use builder::SessionStoreBuilder;
-pub use new_session::NewSession;
-pub use query::{Cursor, ListQuery, Order, UnknownOrder};
-
-/// A session with the version it was read or written at.
-///
-/// Every write of a session (create, insert, update) gives it a new version, larger than any
-/// the store gave before, so a version never names two different states, not even across a
-/// delete and a re-create with the same id. Give the version back to
-/// [`SessionStore::update_if_version`] for a compare-and-swap.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Versioned {
-    /// The session.
-    pub record: Arc<SessionRecord>,
-    /// Its version.
-    pub version: u64,
-}
 
 /// An embedded, concurrent, in-memory store of agent sessions.
 ///
@@ -191,7 +176,12 @@ impl SessionStore {
     /// assert!(matches!(store.insert(rec), Err(StoreError::DuplicateId { .. })));
     /// # Ok::<(), StoreError>(())
     /// ```
-    pub fn insert(&self, mut record: SessionRecord) -> Result<Arc<SessionRecord>, StoreError> {
+    pub fn insert(&self, record: SessionRecord) -> Result<Arc<SessionRecord>, StoreError> {
+        self.insert_versioned(record).map(|v| v.record)
+    }
+
+    /// [`SessionStore::insert`], returning the version too.
+    pub(crate) fn insert_versioned(&self, mut record: SessionRecord) -> Result<Versioned, StoreError> {
         self.check_writable()?;
         self.check_ids(&record.user_id, &record.agent_id, &record.id)?;
         record.created_at = crate::model::truncate_micros(record.created_at);
@@ -217,7 +207,10 @@ impl SessionStore {
             let seq = self.log_put(&part, &entry);
             drop(data);
             self.commit(seq)?;
-            return Ok(Arc::clone(&entry.record));
+            return Ok(Versioned {
+                record: Arc::clone(&entry.record),
+                version: entry.version,
+            });
         }
     }
 
@@ -569,10 +562,8 @@ impl SessionStore {
     /// `serde_json::to_vec(&store.list(query))`, made by concatenating each session's cached
     /// encoding (nothing is serialized).
     pub fn list_json(&self, query: &ListQuery) -> Vec<u8> {
-        const HEAD: &[u8] = b"{\"sessions\":[";
-        const TAIL: &[u8] = b"],\"total\":";
         let Some(part) = self.partition(&query.user_id, &query.agent_id) else {
-            return b"{\"sessions\":[],\"total\":0}".to_vec();
+            return list_body::EMPTY.to_vec();
         };
         let data = part.data.read();
         let (page, total) = data.select(query);
@@ -584,8 +575,8 @@ impl SessionStore {
             body += slot.json.len() + 1;
             std::hint::black_box(touch(&slot.json));
         }
-        let mut out = Vec::with_capacity(HEAD.len() + body + TAIL.len() + 21);
-        out.extend_from_slice(HEAD);
+        let mut out = Vec::with_capacity(list_body::HEAD.len() + body + list_body::TAIL.len() + 21);
+        out.extend_from_slice(list_body::HEAD);
         for (i, slot) in page.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -593,10 +584,7 @@ impl SessionStore {
             out.extend_from_slice(&slot.json);
         }
         drop(data);
-        out.extend_from_slice(TAIL);
-        // Writing to a Vec cannot fail.
-        let _ = std::io::Write::write_fmt(&mut out, format_args!("{total}"));
-        out.push(b'}');
+        list_body::finish(&mut out, total);
         out
     }
 
@@ -645,9 +633,11 @@ impl SessionStore {
         Some(durable.journal.append_line(line))
     }
 
-    /// Waits, with no store lock held, until journal line `seq` is durable.
+    /// Waits, with no store lock held, until journal line `seq` is durable; inside
+    /// [`deferred::collect`], only notes it for the async caller to await.
     fn commit(&self, seq: Option<u64>) -> Result<(), StoreError> {
         match (seq, self.inner.durable.get()) {
+            (Some(seq), Some(_)) if deferred::note(self.id(), seq) => Ok(()),
             (Some(seq), Some(durable)) => durable.journal.commit(seq),
             _ => Ok(()),
         }
@@ -659,6 +649,11 @@ impl SessionStore {
             Some(durable) => durable.journal.check_healthy(),
             None => Ok(()),
         }
+    }
+
+    /// This store's identity while it lives: the address of what its handles share.
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
     }
 
     fn next_version(&self) -> u64 {
@@ -707,32 +702,11 @@ impl SessionStore {
     }
 
     fn check_ids(&self, user_id: &str, agent_id: &str, id: &str) -> Result<(), StoreError> {
-        self.check_id("user_id", user_id)?;
-        self.check_id("agent_id", agent_id)?;
-        self.check_id("id", id)
+        crate::backend::check_ids(user_id, agent_id, id, self.inner.max_id_bytes)
     }
 
     fn check_id(&self, field: &'static str, value: &str) -> Result<(), StoreError> {
-        let limit = self.inner.max_id_bytes;
-        if value.is_empty() {
-            return Err(StoreError::EmptyId { field });
-        }
-        if value.len() > limit {
-            return Err(StoreError::IdTooLong {
-                field,
-                len: value.len(),
-                limit,
-            });
-        }
-        Ok(())
-    }
-}
-
-fn not_found(user_id: &str, agent_id: &str, id: &str) -> StoreError {
-    StoreError::NotFound {
-        user_id: user_id.to_owned(),
-        agent_id: agent_id.to_owned(),
-        id: id.to_owned(),
+        crate::backend::check_id(field, value, self.inner.max_id_bytes)
     }
 }
 
@@ -745,24 +719,6 @@ fn check_version(entry: &Entry, expected: Option<u64>) -> Result<(), StoreError>
         }),
         _ => Ok(()),
     }
-}
-
-fn check_identity(before: &SessionRecord, after: &SessionRecord) -> Result<(), StoreError> {
-    let field = if after.id != before.id {
-        "id"
-    } else if after.user_id != before.user_id {
-        "user_id"
-    } else if after.agent_id != before.agent_id {
-        "agent_id"
-    } else if after.created_at != before.created_at {
-        "created_at"
-    } else {
-        return Ok(());
-    };
-    Err(StoreError::IdentityChanged {
-        id: before.id.clone(),
-        field,
-    })
 }
 
 /// Reads one byte of every cache line of `bytes`, so that their misses overlap.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use super::entry::{Entry, IdIndex, KeyView, Probe, SortKey};
-use super::query::ListQuery;
+use crate::ListQuery;
 use crate::model::{Msg, SessionRecord};
 
 /// What the ordered indexes hold: what a list returns, one pointer away, so that a page costs

@@ -6,7 +6,7 @@ use crate::model::{
     new_id, AgentState, ChatModelConfig, Extra, SessionConfig, SessionRecord, SessionSource,
 };
 
-/// A session to create. Whatever is not set gets AgentScope's default: a uuid4-hex id and
+/// A session to create (see [`SessionBackend::create`](crate::SessionBackend::create)). Whatever is not set gets AgentScope's default: a uuid4-hex id and
 /// workspace id, the creation time as name (`YYYY-MM-DD HH:MM:SS`), source `user`, no chat
 /// model, and a fresh [`AgentState`].
 ///
@@ -101,8 +101,16 @@ impl NewSession {
         &self.agent_id
     }
 
-    /// The record this describes, created at `now`.
-    pub(crate) fn into_record(self, now: DateTime<Utc>) -> SessionRecord {
+    /// The record this describes, created at `now`: what a backend stores for it.
+    ///
+    /// ```
+    /// use agent_sessions::NewSession;
+    /// let now = chrono::Utc::now();
+    /// let rec = NewSession::new("u", "a").name("n").into_record(now);
+    /// assert_eq!((rec.user_id.as_str(), rec.config.name.as_str()), ("u", "n"));
+    /// assert_eq!(rec.created_at, now);
+    /// ```
+    pub fn into_record(self, now: DateTime<Utc>) -> SessionRecord {
         SessionRecord {
             id: self.id.unwrap_or_else(new_id),
             updated_at: now,

@@ -136,9 +136,36 @@ impl Cursor {
         }
     }
 
+    /// A cursor at a position given by its parts: the session `id` whose timestamp (by
+    /// `order`'s field) is `micros` microseconds since the Unix epoch.
+    ///
+    /// ```
+    /// use agent_sessions::{Cursor, Order};
+    /// let c = Cursor::at(Order::CreatedDesc, 1_700_000_000_000_000, "s1");
+    /// assert_eq!((c.micros(), c.id()), (1_700_000_000_000_000, "s1"));
+    /// ```
+    pub fn at(order: Order, micros: i64, id: impl Into<String>) -> Self {
+        Self {
+            order,
+            micros,
+            id: id.into(),
+        }
+    }
+
     /// The order this cursor pages through.
     pub fn order(&self) -> Order {
         self.order
+    }
+
+    /// The timestamp of the position, in microseconds since the Unix epoch (`created_at` or
+    /// `updated_at`, by the order).
+    pub fn micros(&self) -> i64 {
+        self.micros
+    }
+
+    /// The session id of the position: ties on the timestamp are broken by id.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 }
 
@@ -314,12 +341,19 @@ impl ListQuery {
     }
 
     /// Whether any filter is set.
-    pub(crate) fn is_filtered(&self) -> bool {
+    pub fn is_filtered(&self) -> bool {
         self.source.is_some() || self.source_schedule_id.is_some() || self.workspace_id.is_some()
     }
 
-    /// Whether `record` passes the filters.
-    pub(crate) fn matches(&self, record: &SessionRecord) -> bool {
+    /// Whether `record` passes the filters (scope and paging are not looked at).
+    ///
+    /// ```
+    /// use agent_sessions::{ListQuery, NewSession};
+    /// let rec = NewSession::new("u", "a").workspace_id("w").into_record(chrono::Utc::now());
+    /// assert!(ListQuery::new("u", "a").workspace_id("w").matches(&rec));
+    /// assert!(!ListQuery::new("u", "a").workspace_id("x").matches(&rec));
+    /// ```
+    pub fn matches(&self, record: &SessionRecord) -> bool {
         self.source.as_ref().is_none_or(|s| *s == record.source)
             && self
                 .source_schedule_id
