@@ -32,13 +32,15 @@ mod encode;
 mod error;
 pub mod model;
 mod persist;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "server")]
 pub mod server;
 mod store;
 
 pub use backend::{
-    AgentChange, Cursor, ListQuery, NewSession, Order, SessionBackend, SessionChange,
-    UnknownOrder, Versioned,
+    AgentChange, Cursor, ListQuery, NewSession, Order, SessionBackend, SessionChange, UnknownOrder,
+    Versioned,
 };
 pub use error::StoreError;
 pub use model::{ListSessionsResponse, SessionRecord};
