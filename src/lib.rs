@@ -37,8 +37,8 @@ pub mod server;
 mod store;
 
 pub use backend::{
-    AgentChange, Cursor, ListQuery, NewSession, Order, SessionBackend, SessionChange,
-    UnknownOrder, Versioned,
+    AgentChange, Cursor, ListQuery, NewSession, Order, SessionBackend, SessionChange, UnknownOrder,
+    Versioned,
 };
 pub use error::StoreError;
 pub use model::{ListSessionsResponse, SessionRecord};
