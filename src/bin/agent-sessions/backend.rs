@@ -27,6 +27,9 @@ pub struct StoreArgs {
     /// How long a Redis call may take before it fails (503 over HTTP), in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     pub redis_timeout_ms: u64,
+    /// The prefix of every Redis key, so that several stores can share one Redis.
+    #[arg(long, value_name = "PREFIX", default_value = "as")]
+    pub redis_prefix: String,
 }
 
 /// An opened store: the backend to serve, and the directory store to close afterwards.
@@ -88,7 +91,10 @@ impl StoreArgs {
 
     #[cfg(not(feature = "redis"))]
     async fn open_redis(&self) -> Result<Opened, String> {
-        let _ = Duration::from_millis(self.redis_timeout_ms);
+        let _ = (
+            Duration::from_millis(self.redis_timeout_ms),
+            &self.redis_prefix,
+        );
         Err(
             "this agent-sessions was built without Redis: rebuild it with \
              `--features server,redis`"
