@@ -137,6 +137,10 @@ _redis_env_launch() {
         _redis_env_say "port $port (or its bus port) was taken meanwhile; retrying ($attempt)"
         continue 2
       fi
+      if grep -qs 'aborting' "$dir/redis.log"; then
+        _redis_env_say "redis-server ($name, port $port) exited at start"
+        return 1
+      fi
       if ((SECONDS >= deadline)); then
         _redis_env_say "redis-server ($name, port $port) did not answer within ${REDIS_ENV_TIMEOUT:-30} s"
         return 1
@@ -233,9 +237,10 @@ _redis_env_wait_gone() {
   done
 }
 
-# Stops one server of ours: SHUTDOWN NOSAVE, then SIGTERM and SIGKILL if it lingers.
+# Stops one server of ours: SHUTDOWN NOSAVE, then SIGTERM and SIGKILL if it lingers or does
+# not answer.
 _redis_env_stop_one() {
-  local dir=$1 port pid=
+  local dir=$1 port pid="" asked=""
   port=$(cat "$dir/port" 2>/dev/null) || return 0
   [[ -s $dir/redis.pid ]] && pid=$(cat "$dir/redis.pid")
   if _redis_env_is_ours "$port" "$dir"; then
@@ -243,12 +248,14 @@ _redis_env_stop_one() {
       pid=$(_redis_env_cli -p "$port" info server | sed -n 's/^process_id:\([0-9]*\).*/\1/p') || pid=
     fi
     _redis_env_cli -p "$port" shutdown nosave >/dev/null || true
+    asked=1
   fi
   [[ -n $pid ]] || return 0
-  # Signal only a redis-server: the pid may be stale.
+  # Signal only a redis-server: the pid file may be stale.
   [[ $(cat "/proc/$pid/comm" 2>/dev/null) == redis-* ]] || return 0
-  _redis_env_wait_gone "$pid" 10 && return 0
-  _redis_env_say "redis-server $pid (port $port) still running after SHUTDOWN: SIGTERM"
+  if [[ -n $asked ]] && _redis_env_wait_gone "$pid" 10; then return 0; fi
+  _redis_env_alive "$pid" || return 0
+  _redis_env_say "redis-server $pid (port $port) did not stop on SHUTDOWN NOSAVE: SIGTERM"
   kill -TERM "$pid" 2>/dev/null || true
   _redis_env_wait_gone "$pid" 5 && return 0
   _redis_env_say "redis-server $pid (port $port) still running: SIGKILL"

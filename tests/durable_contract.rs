@@ -6,9 +6,6 @@ mod contract;
 use agent_sessions::{ListQuery, SessionStore};
 use tempfile::TempDir;
 
-/// A contract scenario.
-type Scenario = fn(&SessionStore);
-
 fn durable() -> (SessionStore, TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = SessionStore::builder()
@@ -19,10 +16,10 @@ fn durable() -> (SessionStore, TempDir) {
     (store, dir)
 }
 
-contract_tests!(durable());
+contract_tests!(async { durable() });
 
-#[test]
-fn records_over_the_size_limit_are_refused() {
+#[tokio::test]
+async fn records_over_the_size_limit_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let limit = 4096;
     let store = SessionStore::builder()
@@ -30,7 +27,7 @@ fn records_over_the_size_limit_are_refused() {
         .autosave(None)
         .open(dir.path())
         .unwrap();
-    contract::records_over_the_size_limit_are_refused(&store, limit);
+    contract::records_over_the_size_limit_are_refused(&store, limit).await;
 }
 
 /// Every session of the store, as JSON, sorted: the state to compare across a reopen.
@@ -57,8 +54,22 @@ fn state(store: &SessionStore, scopes: &[(&str, &str)]) -> Vec<String> {
     all
 }
 
-#[test]
-fn contract_scenarios_survive_a_reopen() {
+/// Runs contract scenario `i` of those checked across a reopen.
+async fn scenario(i: usize, store: &SessionStore) {
+    match i {
+        0 => contract::insert_keeps_the_record_and_refuses_duplicates(store).await,
+        1 => contract::list_filters_count_only_matching(store).await,
+        2 => contract::cursor_pages_stay_correct_under_inserts(store).await,
+        3 => contract::update_is_atomic_and_keeps_identity(store).await,
+        4 => contract::compare_and_swap_refuses_stale_versions(store).await,
+        5 => contract::delete_removes_and_reports_missing(store).await,
+        6 => contract::delete_agent_and_delete_all_touch_only_their_scope(store).await,
+        _ => contract::users_never_see_each_other(store).await,
+    }
+}
+
+#[tokio::test]
+async fn contract_scenarios_survive_a_reopen() {
     let scopes = [
         ("u", "a"),
         ("u", "b"),
@@ -71,17 +82,7 @@ fn contract_scenarios_survive_a_reopen() {
         ("mallory", "bot"),
         ("pre", "z"),
     ];
-    let scenarios: [Scenario; 8] = [
-        contract::insert_keeps_the_record_and_refuses_duplicates,
-        contract::list_filters_count_only_matching,
-        contract::cursor_pages_stay_correct_under_inserts,
-        contract::update_is_atomic_and_keeps_identity,
-        contract::compare_and_swap_refuses_stale_versions,
-        contract::delete_removes_and_reports_missing,
-        contract::delete_agent_and_delete_all_touch_only_their_scope,
-        contract::users_never_see_each_other,
-    ];
-    for (i, scenario) in scenarios.into_iter().enumerate() {
+    for i in 0..8 {
         for snapshot_midway in [false, true] {
             let (store, dir) = durable();
             if snapshot_midway {
@@ -90,7 +91,7 @@ fn contract_scenarios_survive_a_reopen() {
                     .unwrap();
                 store.snapshot().unwrap();
             }
-            scenario(&store);
+            scenario(i, &store).await;
             let before = state(&store, &scopes);
             let len = store.len();
             drop(store);

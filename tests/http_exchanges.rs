@@ -26,13 +26,13 @@ const FIXTURES: &str = "tests/fixtures/agentscope-2.0.0";
 /// The recorded server's address: requests carry it as `Host`, so redirects name it.
 const RECORDED_HOST: &str = "127.0.0.1:8701";
 
-async fn replay(file: &str) -> usize {
+async fn replay(file: &str, backend: impl server::IntoBackend) -> usize {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(FIXTURES)
         .join(file);
     let recording: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let exchanges = recording["exchanges"].as_array().expect("exchanges");
-    let app = server::router(SessionStore::new());
+    let app = server::router(backend);
     let mut ids = IdMap::default();
     let mut failures = Vec::new();
     for (i, exchange) in exchanges.iter().enumerate() {
@@ -148,10 +148,64 @@ fn hex(s: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn every_recorded_exchange_is_reproduced() {
-    assert_eq!(replay("http_exchanges.json").await, 30);
+    assert_eq!(replay("http_exchanges.json", SessionStore::new()).await, 30);
 }
 
 #[tokio::test]
 async fn every_probed_exchange_is_reproduced() {
-    assert!(replay("http_probes.json").await > 50);
+    assert!(replay("http_probes.json", SessionStore::new()).await > 50);
+}
+
+/// The same conversations with the server on Redis and on a Redis Cluster.
+#[cfg(feature = "redis")]
+mod on_redis {
+    use agent_sessions::redis::RedisBackend;
+
+    use super::common::redis_env;
+    use super::replay;
+
+    async fn standalone() -> Option<RedisBackend> {
+        let url = redis_env::standalone_url()?;
+        let prefix = redis_env::unique("exchanges");
+        Some(
+            RedisBackend::builder()
+                .key_prefix(prefix)
+                .connect(&url)
+                .await
+                .expect("connected"),
+        )
+    }
+
+    async fn cluster() -> Option<RedisBackend> {
+        let urls = redis_env::cluster_urls()?;
+        let prefix = redis_env::unique("exchanges");
+        Some(
+            RedisBackend::builder()
+                .key_prefix(prefix)
+                .connect_cluster(&urls)
+                .await
+                .expect("connected"),
+        )
+    }
+
+    #[tokio::test]
+    async fn every_recorded_exchange_is_reproduced_on_redis() {
+        if let Some(b) = standalone().await {
+            assert_eq!(replay("http_exchanges.json", b).await, 30);
+        }
+    }
+
+    #[tokio::test]
+    async fn every_probed_exchange_is_reproduced_on_redis() {
+        if let Some(b) = standalone().await {
+            assert!(replay("http_probes.json", b).await > 50);
+        }
+    }
+
+    #[tokio::test]
+    async fn every_recorded_exchange_is_reproduced_on_a_cluster() {
+        if let Some(b) = cluster().await {
+            assert_eq!(replay("http_exchanges.json", b).await, 30);
+        }
+    }
 }

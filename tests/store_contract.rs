@@ -4,15 +4,16 @@ mod contract;
 
 use agent_sessions::SessionStore;
 
-contract_tests!(SessionStore::new());
+contract_tests!(async { SessionStore::new() });
 
-#[test]
-fn records_over_the_size_limit_are_refused() {
+#[tokio::test]
+async fn records_over_the_size_limit_are_refused() {
     let limit = 4096;
     contract::records_over_the_size_limit_are_refused(
         &SessionStore::builder().max_record_bytes(limit).build(),
         limit,
-    );
+    )
+    .await;
 }
 
 #[test]

@@ -178,8 +178,7 @@ pub trait SessionBackend: Send + Sync + std::fmt::Debug {
     async fn register_agent(&self, record: AgentRecord) -> Result<Arc<AgentRecord>, StoreError>;
 
     /// The registered agent `id` of `user_id`.
-    async fn agent(&self, user_id: &str, id: &str)
-        -> Result<Option<Arc<AgentRecord>>, StoreError>;
+    async fn agent(&self, user_id: &str, id: &str) -> Result<Option<Arc<AgentRecord>>, StoreError>;
 
     /// Every agent `user_id` registered, in the order they were registered.
     async fn agents(&self, user_id: &str) -> Result<Vec<Arc<AgentRecord>>, StoreError>;
@@ -202,8 +201,11 @@ pub trait SessionBackend: Send + Sync + std::fmt::Debug {
 
     /// Unregisters agent `id` of `user_id` and deletes its sessions; returns the agent. Fails
     /// with [`StoreError::AgentNotFound`] if it was not registered.
-    async fn unregister_agent(&self, user_id: &str, id: &str)
-        -> Result<Arc<AgentRecord>, StoreError>;
+    async fn unregister_agent(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> Result<Arc<AgentRecord>, StoreError>;
 
     /// Appends `message` to the session's history and returns its index (from 0); a message
     /// with the same id as the last one replaces it (a reply streamed in parts). Fails with
@@ -279,7 +281,10 @@ pub(crate) fn check_ids(
 }
 
 /// Refuses an update that changed a field that never changes after creation.
-pub(crate) fn check_identity(before: &SessionRecord, after: &SessionRecord) -> Result<(), StoreError> {
+pub(crate) fn check_identity(
+    before: &SessionRecord,
+    after: &SessionRecord,
+) -> Result<(), StoreError> {
     let field = if after.id != before.id {
         "id"
     } else if after.user_id != before.user_id {

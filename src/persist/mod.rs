@@ -136,12 +136,13 @@ impl Durable {
         if let Some(c) = self.committer.get() {
             return Ok(c.commit(seq));
         }
-        let started = async_commit::Committer::start(Arc::clone(&self.journal)).map_err(|source| {
-            StoreError::Io {
-                path: self.dir.clone(),
-                source,
-            }
-        })?;
+        let started =
+            async_commit::Committer::start(Arc::clone(&self.journal)).map_err(|source| {
+                StoreError::Io {
+                    path: self.dir.clone(),
+                    source,
+                }
+            })?;
         // A racing first writer may have started one too: one is kept, the other stopped.
         Ok(self.committer.get_or_init(|| started).commit(seq))
     }

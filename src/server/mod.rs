@@ -1,4 +1,5 @@
-//! The HTTP server (feature `server`): AgentScope 2.0.0's session API over a [`SessionStore`].
+//! The HTTP server (feature `server`): AgentScope 2.0.0's session API over any
+//! [`SessionBackend`]: the in-memory [`SessionStore`], a durable one, or Redis.
 //!
 //! [`router`] answers exactly as the reference (the AgentScope 2.0.0 `FastAPI` app) does on its
 //! routes `/sessions/...` and `/agent/...`: the same statuses, bodies, `FastAPI` 422 error
@@ -14,10 +15,15 @@
 //! | `DELETE /sessions/{id}?agent_id=` | 204 |
 //! | `GET /sessions/{id}/messages?agent_id=&offset=&limit=` | `{"messages": [...], "is_running": false}` |
 //! | `GET /agent/`, `POST /agent/`, `PATCH /agent/{id}`, `DELETE /agent/{id}` | the agent registry |
-//! | `GET /openapi.json`, `GET /healthz` | the `OpenAPI` document; `{"status": "ok"}` |
+//! | `GET /openapi.json`, `GET /healthz` | the `OpenAPI` document; `{"status": "ok"}` (503 and what is wrong while the backend is not) |
 //!
 //! Every request names its user in the `x-user-id` header; a user never sees, changes or
 //! deletes another user's sessions or agents.
+//!
+//! Handlers await the backend and never block a runtime thread: a durable store's fsync and
+//! a networked backend's round trips are awaited. When the backend is unavailable (Redis
+//! unreachable, a journal that failed), requests answer 503 `{"detail": ...}` within the
+//! backend's timeout, and serve again once it is back.
 //!
 //! ```
 //! # async fn run() -> std::io::Result<()> {
@@ -44,11 +50,12 @@ mod validate;
 
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 
 use axum::{Extension, Router};
 use tokio::net::TcpListener;
 
-use crate::SessionStore;
+use crate::SessionBackend;
 
 pub use test_server::TestServer;
 
@@ -89,11 +96,39 @@ impl Default for Options {
 /// The state every request sees.
 #[derive(Clone)]
 struct App {
-    store: SessionStore,
+    backend: Arc<dyn SessionBackend>,
     max_body_bytes: usize,
 }
 
-/// The server's routes over `store`, with the default [`Options`].
+/// What the server can serve: any [`SessionBackend`] by value, or one already shared as
+/// `Arc<dyn SessionBackend>` (when the backend is chosen at run time).
+///
+/// ```
+/// use std::sync::Arc;
+/// use agent_sessions::{server, SessionBackend, SessionStore};
+/// let by_value = server::router(SessionStore::new());
+/// let shared: Arc<dyn SessionBackend> = Arc::new(SessionStore::new());
+/// let by_arc = server::router(shared);
+/// # let _ = (by_value, by_arc);
+/// ```
+pub trait IntoBackend {
+    /// The backend, shared.
+    fn into_backend(self) -> Arc<dyn SessionBackend>;
+}
+
+impl<B: SessionBackend + 'static> IntoBackend for B {
+    fn into_backend(self) -> Arc<dyn SessionBackend> {
+        Arc::new(self)
+    }
+}
+
+impl IntoBackend for Arc<dyn SessionBackend> {
+    fn into_backend(self) -> Arc<dyn SessionBackend> {
+        self
+    }
+}
+
+/// The server's routes over `backend`, with the default [`Options`].
 ///
 /// ```
 /// use agent_sessions::{server, SessionStore};
@@ -106,27 +141,31 @@ struct App {
 /// assert_eq!(response.status(), 200);
 /// # });
 /// ```
-pub fn router(store: SessionStore) -> Router {
-    router_with(store, &Options::default())
+pub fn router(backend: impl IntoBackend) -> Router {
+    router_with(backend, &Options::default())
 }
 
-/// The server's routes over `store`, with `options`.
-pub fn router_with(store: SessionStore, options: &Options) -> Router {
+/// The server's routes over `backend`, with `options`.
+pub fn router_with(backend: impl IntoBackend, options: &Options) -> Router {
     let app = App {
-        store,
+        backend: backend.into_backend(),
         max_body_bytes: options.max_body_bytes,
     };
     Router::new().fallback(routes::dispatch).with_state(app)
 }
 
-/// Serves [`router(store)`](router) on `listener` until `shutdown` completes, then finishes
-/// the requests in flight and returns. The caller binds the listener (so it knows the port)
-/// and decides when to stop; it also closes the store afterwards, if it is durable.
-pub async fn serve<F>(listener: TcpListener, store: SessionStore, shutdown: F) -> io::Result<()>
+/// Serves [`router(backend)`](router) on `listener` until `shutdown` completes, then
+/// finishes the requests in flight and returns. The caller binds the listener (so it knows
+/// the port) and decides when to stop; it also closes a durable store afterwards.
+pub async fn serve<F>(
+    listener: TcpListener,
+    backend: impl IntoBackend,
+    shutdown: F,
+) -> io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    serve_router(listener, router(store), shutdown).await
+    serve_router(listener, router(backend), shutdown).await
 }
 
 /// Like [`serve`], for a router the caller made (with [`router_with`], or with routes and

@@ -8,12 +8,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{router_with, serve_router, Options};
-use crate::SessionStore;
+use crate::{SessionBackend, SessionStore};
 
 /// How long a dropped server waits for requests in flight before it stops anyway.
 const GRACE: Duration = Duration::from_secs(5);
 
-/// The HTTP server on a free loopback port, over a store the test keeps a handle to.
+/// The HTTP server on a free loopback port, over a backend the test keeps a handle to: a
+/// [`SessionStore`] by default, or any cloneable [`SessionBackend`] (a Redis backend, say).
 ///
 /// It runs on a Tokio runtime of its own, on its own thread, so plain `#[test]` functions (no
 /// async runtime) can use it with any HTTP client. Dropping it stops the server: requests in
@@ -30,22 +31,22 @@ const GRACE: Duration = Duration::from_secs(5);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct TestServer {
+pub struct TestServer<B = SessionStore> {
     addr: SocketAddr,
-    store: SessionStore,
+    store: B,
     stop: watch::Sender<bool>,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
-impl TestServer {
+impl<B: SessionBackend + Clone + 'static> TestServer<B> {
     /// Starts a server over `store` with the default [`Options`]; returns once it accepts
     /// connections.
-    pub fn start(store: SessionStore) -> io::Result<Self> {
+    pub fn start(store: B) -> io::Result<Self> {
         Self::start_with(store, &Options::default())
     }
 
     /// Starts a server over `store` with `options`.
-    pub fn start_with(store: SessionStore, options: &Options) -> io::Result<Self> {
+    pub fn start_with(store: B, options: &Options) -> io::Result<Self> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -93,12 +94,12 @@ impl TestServer {
     }
 
     /// The store the server serves: what the test writes here, the server answers.
-    pub fn store(&self) -> &SessionStore {
+    pub fn store(&self) -> &B {
         &self.store
     }
 }
 
-impl Drop for TestServer {
+impl<B> Drop for TestServer<B> {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
         if let Some(thread) = self.thread.take() {

@@ -3,11 +3,11 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::encode::encode_json;
 use super::SessionStore;
+use crate::backend::agent_not_found;
+use crate::encode::encode_json;
 use crate::model::{now, truncate_micros, AgentRecord, Object};
 use crate::persist::{journal_line, Op};
-use crate::backend::agent_not_found;
 use crate::StoreError;
 
 impl SessionStore {

@@ -12,9 +12,7 @@ use async_trait::async_trait;
 use super::{deferred, SessionStore};
 use crate::backend::{AgentChange, SessionChange};
 use crate::model::{AgentRecord, Msg, SessionRecord};
-use crate::{
-    ListQuery, ListSessionsResponse, NewSession, SessionBackend, StoreError, Versioned,
-};
+use crate::{ListQuery, ListSessionsResponse, NewSession, SessionBackend, StoreError, Versioned};
 
 impl SessionStore {
     /// Runs a synchronous write, then waits without blocking until it is durable.
@@ -137,11 +135,7 @@ impl SessionBackend for SessionStore {
             .await
     }
 
-    async fn agent(
-        &self,
-        user_id: &str,
-        id: &str,
-    ) -> Result<Option<Arc<AgentRecord>>, StoreError> {
+    async fn agent(&self, user_id: &str, id: &str) -> Result<Option<Arc<AgentRecord>>, StoreError> {
         Ok(SessionStore::agent(self, user_id, id))
     }
 
@@ -179,8 +173,10 @@ impl SessionBackend for SessionStore {
         session_id: &str,
         message: Msg,
     ) -> Result<usize, StoreError> {
-        self.write_async(|| SessionStore::append_message(self, user_id, agent_id, session_id, message))
-            .await
+        self.write_async(|| {
+            SessionStore::append_message(self, user_id, agent_id, session_id, message)
+        })
+        .await
     }
 
     async fn messages(

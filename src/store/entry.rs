@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-
 use super::partition::Slot;
 use crate::model::SessionRecord;
 use crate::StoreError;

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::encode::encode_json;
 use super::SessionStore;
+use crate::encode::encode_json;
 use crate::model::Msg;
 use crate::persist::msg_line;
 use crate::StoreError;

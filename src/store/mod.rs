@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
+use crate::backend::{check_identity, list_body, not_found};
 use crate::model::{now, SessionRecord};
 use crate::persist::{shard_of, Durable};
-use crate::backend::{check_identity, list_body, not_found};
 use crate::{ListQuery, ListSessionsResponse, NewSession, StoreError, Versioned};
 use entry::Entry;
 use partition::Partition;
@@ -181,7 +181,10 @@ impl SessionStore {
     }
 
     /// [`SessionStore::insert`], returning the version too.
-    pub(crate) fn insert_versioned(&self, mut record: SessionRecord) -> Result<Versioned, StoreError> {
+    pub(crate) fn insert_versioned(
+        &self,
+        mut record: SessionRecord,
+    ) -> Result<Versioned, StoreError> {
         self.check_writable()?;
         self.check_ids(&record.user_id, &record.agent_id, &record.id)?;
         record.created_at = crate::model::truncate_micros(record.created_at);

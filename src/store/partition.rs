@@ -7,8 +7,8 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use super::entry::{Entry, IdIndex, KeyView, Probe, SortKey};
-use crate::ListQuery;
 use crate::model::{Msg, SessionRecord};
+use crate::ListQuery;
 
 /// What the ordered indexes hold: what a list returns, one pointer away, so that a page costs
 /// one cache miss per session instead of two (the entry, then the record or its bytes).

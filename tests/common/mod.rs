@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+pub mod redis_env;
+
 use std::collections::HashMap;
 
 use agent_sessions::model::parse_timestamp;

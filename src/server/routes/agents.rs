@@ -135,11 +135,11 @@ const UPDATE_AGENT: &[Field] = &[
 ];
 
 /// `GET /agent/`: the user's registered agents, `{"agents": [...], "total": n}`.
-pub(super) fn list(app: &App, ctx: &Ctx) -> Result<Response, ApiError> {
+pub(super) async fn list(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
     let user = user(&ctx.parts.headers, &mut errors)?;
     let user = finish(errors, user)?;
-    let agents = app.store.agents(&user);
+    let agents = app.backend.agents(&user).await?;
     let answer = serde_json::json!({ "agents": agents, "total": agents.len() });
     let body = serde_json::to_vec(&answer).map_err(|_| internal())?;
     Ok(json_response(StatusCode::OK, body))
@@ -155,7 +155,10 @@ pub(super) async fn create(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let mut data = Map::new();
     data.insert("id".into(), Value::String(new_id()));
     data.extend(fields);
-    let agent = app.store.register_agent(AgentRecord::new(user, data))?;
+    let agent = app
+        .backend
+        .register_agent(AgentRecord::new(user, data))
+        .await?;
     let body =
         serde_json::to_vec(&serde_json::json!({ "agent_id": agent.id })).map_err(|_| internal())?;
     Ok(json_response(StatusCode::CREATED, body))
@@ -169,25 +172,29 @@ pub(super) async fn patch(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let fields = body.validate(UPDATE_AGENT, &mut errors);
     let (user, fields) = finish(errors, user.zip(fields))?;
     let changes: Vec<(String, Value)> = fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
-    let agent = app.store.update_agent(&user, &ctx.id, |data| {
+    let mut change = |data: &mut crate::model::Object| {
         for (k, v) in &changes {
             data.insert(k.clone(), v.clone());
         }
-    })?;
+    };
+    let agent = app
+        .backend
+        .update_agent(&user, &ctx.id, &mut change)
+        .await?;
     let body = serde_json::to_vec(&*agent).map_err(|_| internal())?;
     Ok(json_response(StatusCode::OK, body))
 }
 
 /// `DELETE /agent/{id}`: unregisters the agent and deletes its sessions; 204. An agent known
 /// only by its sessions (seeded) is deleted the same way.
-pub(super) fn delete(app: &App, ctx: &Ctx) -> Result<Response, ApiError> {
+pub(super) async fn delete(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
     let user = user(&ctx.parts.headers, &mut errors)?;
     let user = finish(errors, user)?;
-    match app.store.unregister_agent(&user, &ctx.id) {
+    match app.backend.unregister_agent(&user, &ctx.id).await {
         Ok(_) => Ok(no_content()),
-        Err(StoreError::AgentNotFound { .. }) if app.store.count(&user, &ctx.id) > 0 => {
-            app.store.delete_agent(&user, &ctx.id)?;
+        Err(StoreError::AgentNotFound { .. }) if app.backend.count(&user, &ctx.id).await? > 0 => {
+            app.backend.delete_agent(&user, &ctx.id).await?;
             Ok(no_content())
         }
         Err(e) => Err(e.into()),

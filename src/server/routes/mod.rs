@@ -177,16 +177,16 @@ pub(super) async fn dispatch(State(app): State<App>, request: Request) -> Respon
     };
     let result = match endpoint {
         Endpoint::OpenApi => Ok(meta::openapi()),
-        Endpoint::Healthz => Ok(meta::healthz()),
-        Endpoint::ListAgents => agents::list(&app, &ctx),
+        Endpoint::Healthz => Ok(meta::healthz(&app).await),
+        Endpoint::ListAgents => agents::list(&app, ctx).await,
         Endpoint::CreateAgent => agents::create(&app, ctx).await,
         Endpoint::PatchAgent => agents::patch(&app, ctx).await,
-        Endpoint::DeleteAgent => agents::delete(&app, &ctx),
-        Endpoint::ListSessions => sessions::list(&app, &ctx),
+        Endpoint::DeleteAgent => agents::delete(&app, ctx).await,
+        Endpoint::ListSessions => sessions::list(&app, ctx).await,
         Endpoint::CreateSession => sessions::create(&app, ctx).await,
-        Endpoint::DeleteSession => sessions::delete(&app, &ctx),
+        Endpoint::DeleteSession => sessions::delete(&app, ctx).await,
         Endpoint::PatchSession => sessions::patch(&app, ctx).await,
-        Endpoint::ListMessages => sessions::messages(&app, &ctx),
+        Endpoint::ListMessages => sessions::messages(&app, ctx).await,
     };
     result.unwrap_or_else(IntoResponse::into_response)
 }

@@ -96,18 +96,21 @@ const VIEWS: &[&str] = &["full", "summary"];
 /// `GET /sessions/?agent_id=`: the user's sessions with the agent, newest first. With any of
 /// the extension parameters (`limit`, `offset`, `cursor`, `order`, `view`) the page is
 /// shaped by them; without, the answer is the reference's, from cached bytes.
-pub(super) fn list(app: &App, ctx: &Ctx) -> Result<Response, ApiError> {
+pub(super) async fn list(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
     let user = user(&ctx.parts.headers, &mut errors)?;
     let agent_id = ctx.query.required("agent_id", &mut errors);
     let page = Page::parse(&ctx.query, &mut errors);
     let (user, agent_id) = finish(errors, user.zip(agent_id))?;
-    if !app.store.agent_known(&user, &agent_id) {
+    if !app.backend.agent_known(&user, &agent_id).await? {
         return Err(ApiError::agent_not_found(&agent_id));
     }
     let mut query = ListQuery::new(user, agent_id);
     let Some(page) = page.filter(Page::is_asked) else {
-        return Ok(json_response(StatusCode::OK, app.store.list_json(&query)));
+        return Ok(json_response(
+            StatusCode::OK,
+            app.backend.list_json(&query).await?,
+        ));
     };
     query.order = page.order.unwrap_or_default();
     query.limit = page.limit;
@@ -115,7 +118,7 @@ pub(super) fn list(app: &App, ctx: &Ctx) -> Result<Response, ApiError> {
     if let Some(CursorParam(Some(cursor))) = page.cursor.clone() {
         query = query.cursor(cursor);
     }
-    let answer = app.store.list(&query);
+    let answer = app.backend.list(&query).await?;
     let mut out = Map::new();
     let sessions = answer
         .sessions
@@ -234,7 +237,7 @@ pub(super) async fn create(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let fields = body.validate(CREATE_SESSION, &mut errors);
     let (user, mut fields) = finish(errors, user.zip(fields))?;
     let agent_id = take_str(&mut fields, "agent_id").unwrap_or_default();
-    if !app.store.agent_known(&user, &agent_id) {
+    if !app.backend.agent_known(&user, &agent_id).await? {
         return Err(ApiError::agent_not_found(&agent_id));
     }
     let mut new = NewSession::new(user, agent_id);
@@ -248,8 +251,8 @@ pub(super) async fn create(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     if let Some(config) = chat_model_config(&mut fields)? {
         new = new.chat_model_config(config);
     }
-    let record = app.store.create(new)?;
-    let body = serde_json::to_vec(&serde_json::json!({ "session_id": record.id }))
+    let created = app.backend.create(new).await?;
+    let body = serde_json::to_vec(&serde_json::json!({ "session_id": created.record.id }))
         .map_err(|_| internal())?;
     Ok(json_response(StatusCode::CREATED, body))
 }
@@ -264,11 +267,11 @@ pub(super) async fn patch(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let agent_id = ctx.query.required("agent_id", &mut errors);
     let fields = body.validate(UPDATE_SESSION, &mut errors);
     let ((user, agent_id), mut fields) = finish(errors, user.zip(agent_id).zip(fields))?;
-    let found = find(app, &user, &agent_id, &ctx.id)?;
+    let found = find(app, &user, &agent_id, &ctx.id).await?;
     let name = take_str(&mut fields, "name");
     let model = chat_model_config(&mut fields)?;
     let mode = take_str(&mut fields, "permission_mode").map(|m| PermissionMode::from(m.as_str()));
-    let change = |r: &mut crate::SessionRecord| {
+    let mut change = |r: &mut crate::SessionRecord| {
         if let Some(name) = &name {
             r.config.name.clone_from(name);
         }
@@ -282,11 +285,14 @@ pub(super) async fn patch(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let agent = found.record.agent_id.as_str();
     let updated = match if_match(&ctx.parts.headers) {
         IfMatch::Absent | IfMatch::Any => {
-            app.store.update_versioned(&user, agent, &ctx.id, change)?
+            app.backend
+                .update(&user, agent, &ctx.id, &mut change)
+                .await?
         }
         IfMatch::Tags(tags) if tags.contains(&found.version) => {
-            app.store
-                .update_if_version(&user, agent, &ctx.id, found.version, change)?
+            app.backend
+                .update_if_version(&user, agent, &ctx.id, found.version, &mut change)
+                .await?
         }
         IfMatch::Tags(_) => return Err(ApiError::stale(&ctx.id)),
     };
@@ -294,19 +300,21 @@ pub(super) async fn patch(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
 }
 
 /// `DELETE /sessions/{id}?agent_id=`: 204, or 404 if the user has no such session.
-pub(super) fn delete(app: &App, ctx: &Ctx) -> Result<Response, ApiError> {
+pub(super) async fn delete(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
     let user = user(&ctx.parts.headers, &mut errors)?;
     let agent_id = ctx.query.required("agent_id", &mut errors);
     let (user, agent_id) = finish(errors, user.zip(agent_id))?;
-    let found = find(app, &user, &agent_id, &ctx.id)?;
-    app.store.delete(&user, &found.record.agent_id, &ctx.id)?;
+    let found = find(app, &user, &agent_id, &ctx.id).await?;
+    app.backend
+        .delete(&user, &found.record.agent_id, &ctx.id)
+        .await?;
     Ok(no_content())
 }
 
 /// `GET /sessions/{id}/messages?agent_id=&offset=&limit=`: the history, oldest first;
 /// `limit` 1..=200 (50 by default), `offset` from 0.
-pub(super) fn messages(app: &App, ctx: &Ctx) -> Result<Response, ApiError> {
+pub(super) async fn messages(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
     let user = user(&ctx.parts.headers, &mut errors)?;
     let agent_id = ctx.query.required("agent_id", &mut errors);
@@ -319,21 +327,23 @@ pub(super) fn messages(app: &App, ctx: &Ctx) -> Result<Response, ApiError> {
         .int("limit", Some(1), Some(200), &mut errors)
         .unwrap_or(50);
     let (user, agent_id) = finish(errors, user.zip(agent_id))?;
-    let found = find(app, &user, &agent_id, &ctx.id)?;
+    let found = find(app, &user, &agent_id, &ctx.id).await?;
     let offset = usize::try_from(offset).unwrap_or(usize::MAX);
     let limit = usize::try_from(limit).unwrap_or(50);
     let messages = app
-        .store
-        .messages(&user, &found.record.agent_id, &ctx.id, offset, limit)?;
+        .backend
+        .messages(&user, &found.record.agent_id, &ctx.id, offset, limit)
+        .await?;
     let answer = serde_json::json!({ "messages": messages, "is_running": false });
     let body = serde_json::to_vec(&answer).map_err(|_| internal())?;
     Ok(json_response(StatusCode::OK, body))
 }
 
 /// The user's session `id`: under `agent_id` first, then under the user's other agents.
-fn find(app: &App, user: &str, agent_id: &str, id: &str) -> Result<Versioned, ApiError> {
-    app.store
+async fn find(app: &App, user: &str, agent_id: &str, id: &str) -> Result<Versioned, ApiError> {
+    app.backend
         .find_session(user, agent_id, id)
+        .await?
         .ok_or_else(|| ApiError::session_not_found(id))
 }
 

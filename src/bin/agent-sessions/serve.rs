@@ -1,0 +1,135 @@
+//! `agent-sessions serve`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use agent_sessions::server::{self, Options};
+use agent_sessions::{ListSessionsResponse, SessionBackend, StoreError};
+
+use crate::backend::StoreArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The address to listen on (port 0 picks a free one; the line printed names it).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Load sessions from a list answer, `{"sessions": [...], "total": n}` (an export, or an
+    /// answer captured from AgentScope); their agents become known. Into a directory store
+    /// only while it is empty; into Redis, sessions already there are kept as they are.
+    #[arg(long, value_name = "FILE")]
+    seed: Option<PathBuf>,
+    /// The largest request body accepted, in bytes (413 above it).
+    #[arg(long, value_name = "BYTES", default_value_t = Options::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+}
+
+pub fn run(args: &Args) -> Result<(), String> {
+    let runtime = crate::runtime()?;
+    let opened = runtime.block_on(args.store.open())?;
+    if let Some(seed) = &args.seed {
+        runtime.block_on(seed_from(seed, &opened))?;
+    }
+    let options = Options::default().max_body_bytes(args.max_body_bytes);
+    let app = server::router_with(Arc::clone(&opened.backend), &options);
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the listening address: {e}"))?;
+        eprintln!(
+            "agent-sessions: serving sessions from {}",
+            opened.description
+        );
+        crate::say(&format!("listening on http://{addr}"));
+        server::serve_router(listener, app, shutdown_signal())
+            .await
+            .map_err(|e| format!("server error: {e}"))
+    })?;
+    drop(runtime);
+    drop(opened.backend);
+    if let Some(store) = opened.store {
+        store
+            .close()
+            .map_err(|e| format!("cannot close the store: {e}"))?;
+    }
+    crate::say("stopped");
+    Ok(())
+}
+
+/// Seeds the store from a list-shaped file.
+async fn seed_from(seed: &Path, opened: &crate::backend::Opened) -> Result<(), String> {
+    let what = || format!("cannot seed from {}", seed.display());
+    if let Some(store) = &opened.store {
+        if !store.is_empty() {
+            eprintln!(
+                "agent-sessions: not seeding from {}: the store is not empty ({} sessions)",
+                seed.display(),
+                store.len()
+            );
+            return Ok(());
+        }
+        let n = store
+            .import_json(seed)
+            .map_err(|e| format!("{}: {e}", what()))?;
+        eprintln!(
+            "agent-sessions: seeded {n} sessions from {}",
+            seed.display()
+        );
+        return Ok(());
+    }
+    let (added, kept) = insert_new(seed, &*opened.backend)
+        .await
+        .map_err(|e| format!("{}: {e}", what()))?;
+    eprintln!(
+        "agent-sessions: seeded {added} sessions from {} ({kept} were there already)",
+        seed.display()
+    );
+    Ok(())
+}
+
+/// Inserts every session of a list-shaped file that the backend does not have; returns how
+/// many were inserted and how many were there already.
+pub async fn insert_new(
+    path: &Path,
+    backend: &dyn SessionBackend,
+) -> Result<(usize, usize), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let answer: ListSessionsResponse =
+        serde_json::from_slice(&bytes).map_err(|e| format!("not a list answer: {e}"))?;
+    let (mut added, mut kept) = (0, 0);
+    for record in answer.sessions {
+        match backend.insert(Arc::unwrap_or_clone(record)).await {
+            Ok(_) => added += 1,
+            Err(StoreError::DuplicateId { .. }) => kept += 1,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok((added, kept))
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
