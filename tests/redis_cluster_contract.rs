@@ -4,12 +4,21 @@
 //! Needs `AGENT_SESSIONS_REDIS_CLUSTER_URLS` (run under `scripts/with-redis.sh`).
 #![cfg(feature = "redis")]
 
+#[allow(dead_code)] // the fixture trait is for the other contract tests
+mod contract;
 mod redis_common;
 
 use agent_sessions::{NewSession, SessionBackend};
-use redis_common::suite;
 
-redis_suite!(redis_common::cluster());
+/// The crate's contract suite (`tests/contract/`).
+mod contract_suite {
+    crate::contract_on_redis!(crate::redis_common::cluster());
+}
+
+/// This backend's own suite: agents, messages, `find_session`, ids that would break keys.
+mod redis_suite {
+    crate::redis_suite!(crate::redis_common::cluster());
+}
 
 #[tokio::test]
 async fn records_over_the_size_limit_are_refused() {
@@ -18,7 +27,7 @@ async fn records_over_the_size_limit_are_refused() {
     else {
         return;
     };
-    suite::records_over_the_size_limit_are_refused(&b, limit).await;
+    contract::records_over_the_size_limit_are_refused(&b, limit).await;
 }
 
 /// Many users spread over every master: each user's calls still work, and `delete_all`

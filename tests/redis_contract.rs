@@ -4,11 +4,19 @@
 //! Needs `AGENT_SESSIONS_REDIS_URL` (run under `scripts/with-redis.sh`).
 #![cfg(feature = "redis")]
 
+#[allow(dead_code)] // the fixture trait is for the other contract tests
+mod contract;
 mod redis_common;
 
-use redis_common::suite;
+/// The crate's contract suite (`tests/contract/`).
+mod contract_suite {
+    crate::contract_on_redis!(crate::redis_common::standalone());
+}
 
-redis_suite!(redis_common::standalone());
+/// This backend's own suite: agents, messages, `find_session`, ids that would break keys.
+mod redis_suite {
+    crate::redis_suite!(crate::redis_common::standalone());
+}
 
 #[tokio::test]
 async fn records_over_the_size_limit_are_refused() {
@@ -18,7 +26,7 @@ async fn records_over_the_size_limit_are_refused() {
     else {
         return;
     };
-    suite::records_over_the_size_limit_are_refused(&b, limit).await;
+    contract::records_over_the_size_limit_are_refused(&b, limit).await;
 }
 
 #[tokio::test]
@@ -57,8 +65,6 @@ async fn health_check_and_debug() {
 
 /// The suite itself, on the in-memory store: what the Redis backend must match.
 mod reference {
-    use super::suite;
-
     async fn store() -> Option<agent_sessions::SessionStore> {
         Some(agent_sessions::SessionStore::new())
     }

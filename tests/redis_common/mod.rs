@@ -58,3 +58,36 @@ pub async fn cluster() -> Option<RedisBackend> {
     cluster_with(builder()).await
 }
 pub mod suite;
+
+/// Instantiates every test of the crate's contract suite (`tests/contract/`) with a backend
+/// made by `$make` (an async expression giving `Option<backend>`; `None` skips).
+#[macro_export]
+macro_rules! contract_on_redis {
+    ($make:expr) => {
+        $crate::contract_on_redis!(@each $make;
+            create_uses_agentscope_defaults,
+            insert_keeps_the_record_and_refuses_duplicates,
+            list_matches_the_reference_answer,
+            list_orders_with_ties_broken_by_id,
+            list_pages_by_limit_and_offset_with_total_before_paging,
+            list_filters_count_only_matching,
+            cursor_pages_stay_correct_under_inserts,
+            update_is_atomic_and_keeps_identity,
+            compare_and_swap_refuses_stale_versions,
+            delete_removes_and_reports_missing,
+            delete_agent_and_delete_all_touch_only_their_scope,
+            users_never_see_each_other,
+            unknown_scopes_list_empty,
+            bad_input_is_refused_and_changes_nothing,
+        );
+    };
+    (@each $make:expr; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let Some(backend) = $make.await else { return };
+                $crate::contract::$name(&backend).await;
+            }
+        )+
+    };
+}

@@ -807,7 +807,7 @@ macro_rules! redis_suite {
             #[tokio::test]
             async fn $name() {
                 let Some(backend) = $make.await else { return };
-                suite::$name(&backend).await;
+                $crate::redis_common::suite::$name(&backend).await;
             }
         )+
     };
