@@ -42,7 +42,10 @@ async fn no_lost_update(b: RedisBackend) {
         }
     }
     let end = b.get("u", "a", &id).await.unwrap().unwrap();
-    assert_eq!(end.record.state.cur_iter as usize, TASKS * UPDATES);
+    assert_eq!(
+        usize::try_from(end.record.state.cur_iter).unwrap(),
+        TASKS * UPDATES
+    );
     assert!(versions.iter().all(|&v| v <= end.version && v > s.version));
 }
 
@@ -99,7 +102,7 @@ async fn two_backends_share_one_store(one: RedisBackend, two: RedisBackend) {
     assert_eq!(seen, s);
     let changed = two
         .update("u", "a", &s.record.id, &mut |r| {
-            r.config.name = "from two".into()
+            r.config.name = "from two".into();
         })
         .await
         .unwrap();

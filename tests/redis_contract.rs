@@ -65,6 +65,7 @@ async fn health_check_and_debug() {
 
 /// The suite itself, on the in-memory store: what the Redis backend must match.
 mod reference {
+    #[allow(clippy::unused_async)] // the suite's fixtures are futures
     async fn store() -> Option<agent_sessions::SessionStore> {
         Some(agent_sessions::SessionStore::new())
     }

@@ -127,7 +127,7 @@ async fn a_killed_and_restarted_server_keeps_acknowledged_writes() {
     }
     let updated = b
         .update("u", "a", &acknowledged[0], &mut |r| {
-            r.config.name = "changed".into()
+            r.config.name = "changed".into();
         })
         .await
         .unwrap();

@@ -74,7 +74,7 @@ impl Conn {
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(Duration::from_millis(200));
         let manager =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| unavailable(&e))?;
         Ok(Conn::Standalone(manager))
     }
 
@@ -109,7 +109,7 @@ impl Conn {
                 Err(e) => Err(e),
             },
         };
-        result.map_err(unavailable)
+        result.map_err(|e| unavailable(&e))
     }
 
     /// Runs one command.
@@ -121,13 +121,13 @@ impl Conn {
                 Err(e) => Err(e),
             },
         };
-        result.map_err(unavailable)
+        result.map_err(|e| unavailable(&e))
     }
 }
 
 /// Every Redis failure (connection, I/O, timeout, cluster down, a script error) is
 /// `Unavailable`: the caller cannot fix it by changing the call.
-pub(crate) fn unavailable(e: RedisError) -> StoreError {
+pub(crate) fn unavailable(e: &RedisError) -> StoreError {
     StoreError::Unavailable {
         reason: format!("Redis: {e}"),
     }

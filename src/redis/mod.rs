@@ -284,6 +284,9 @@ impl RedisBackendBuilder {
 
     /// A backend on the standalone server at `url` (`redis://HOST:PORT[/DB]`). Connects on
     /// first use; fails only for a URL that is not a Redis URL.
+    // Async although it does not wait for Redis: the connection it sets up belongs to the
+    // caller's Tokio runtime, and connecting eagerly later would not change the signature.
+    #[allow(clippy::unused_async)]
     pub async fn connect(self, url: &str) -> Result<RedisBackend, StoreError> {
         let conn = Conn::standalone(url, self.timeout)?;
         Ok(self.build(conn))
@@ -291,6 +294,9 @@ impl RedisBackendBuilder {
 
     /// A backend on the Redis Cluster that `urls` (some of its nodes) belong to. Connects on
     /// first use; fails only for URLs that are not Redis URLs.
+    // Async although it does not wait for Redis: the connection it sets up belongs to the
+    // caller's Tokio runtime, and connecting eagerly later would not change the signature.
+    #[allow(clippy::unused_async)]
     pub async fn connect_cluster<S: AsRef<str>>(
         self,
         urls: &[S],

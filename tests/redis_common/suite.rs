@@ -32,6 +32,9 @@ fn record_at(u: &str, a: &str, id: &str, micros: i64, upd_micros: i64) -> Sessio
     serde_json::from_value(v).unwrap()
 }
 
+/// A change a test applies in an update.
+type Change = fn(&mut SessionRecord);
+
 fn msg(text: &str) -> Msg {
     Msg::new("user", Role::User, vec![ContentBlock::text(text)])
 }
@@ -132,7 +135,10 @@ pub async fn list_matches_the_reference_answer(b: &dyn SessionBackend) {
         .map(|s| s["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids(&page), want);
-    assert_eq!(page.total, expected["total"].as_u64().unwrap() as usize);
+    assert_eq!(
+        page.total,
+        usize::try_from(expected["total"].as_u64().unwrap()).unwrap()
+    );
 }
 
 pub async fn list_orders_with_ties_broken_by_id(b: &dyn SessionBackend) {
@@ -317,12 +323,12 @@ pub async fn update_is_atomic_and_keeps_identity(b: &dyn SessionBackend) {
     // Listed by updated_at with the new time.
     let page = list(b, &ListQuery::new("u", "a").order(Order::UpdatedDesc)).await;
     assert_eq!(page.sessions[0].config.name, "after");
-    let changes: [(&str, fn(&mut SessionRecord)); 4] = [
+    let changes: [(&str, Change); 4] = [
         ("id", |r| r.id = "other".into()),
         ("user_id", |r| r.user_id = "other".into()),
         ("agent_id", |r| r.agent_id = "other".into()),
         ("created_at", |r| {
-            r.created_at += chrono::Duration::seconds(1)
+            r.created_at += chrono::Duration::seconds(1);
         }),
     ];
     for (field, mut change) in changes {
@@ -377,7 +383,7 @@ pub async fn compare_and_swap_refuses_stale_versions(b: &dyn SessionBackend) {
     assert!(again.version > v2.version);
     let stale = b
         .update_if_version("u", "a", &id, v2.version, &mut |r| {
-            r.config.name = "C".into()
+            r.config.name = "C".into();
         })
         .await;
     assert!(matches!(stale, Err(StoreError::VersionConflict { .. })));
@@ -464,7 +470,7 @@ pub async fn users_never_see_each_other(b: &dyn SessionBackend) {
         .await
         .unwrap();
     b.update("mallory", "bot", "same", &mut |r| {
-        r.config.name = "pwned".into()
+        r.config.name = "pwned".into();
     })
     .await
     .unwrap();
@@ -519,7 +525,7 @@ pub async fn bad_input_is_refused_and_changes_nothing(b: &dyn SessionBackend) {
     ] {
         match b.create(new).await.unwrap_err() {
             StoreError::EmptyId { field: f } | StoreError::IdTooLong { field: f, .. } => {
-                assert_eq!(f, field)
+                assert_eq!(f, field);
             }
             other => panic!("unexpected {other}"),
         }
@@ -768,7 +774,7 @@ pub async fn records_over_the_size_limit_are_refused(b: &dyn SessionBackend, lim
     );
     let err = b
         .update("u", "a", &rec.record.id, &mut |r| {
-            r.config.name.clone_from(&huge)
+            r.config.name.clone_from(&huge);
         })
         .await
         .unwrap_err();
