@@ -636,13 +636,13 @@ impl Source {
                     hint: hint(&e),
                 })
             }
-            Ok(Err(e)) => {
+            Ok(Err(e)) if !e.is_timeout() => {
                 return Err(ImportError::Connect {
                     url: redact(url),
                     reason: e.to_string(),
                 })
             }
-            Err(_) => {
+            Ok(Err(_)) | Err(_) => {
                 return Err(ImportError::Connect {
                     url: redact(url),
                     reason: format!("no answer within {:?}", options.timeout),
