@@ -109,7 +109,7 @@ enum Stored {
     List(Vec<String>),
 }
 
-/// The `=== KEY` / `TYPE` / `RAW` / `SMEMBERS` / `LLEN` + `[i]` blocks of redis_layout.txt.
+/// The `=== KEY` / `TYPE` / `RAW` / `SMEMBERS` / `LLEN` + `[i]` blocks of `redis_layout.txt`.
 fn fixture_keys() -> Vec<(String, Stored)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(LAYOUT);
     let text = std::fs::read_to_string(path).unwrap();
@@ -427,13 +427,10 @@ async fn a_run_resumes_a_history_that_grew_or_whose_last_message_was_rewritten()
     assert!(!settled.wrote_anything(), "{settled}");
 }
 
-#[tokio::test]
-async fn damaged_values_are_reported_by_key_and_skipped_or_fail_the_run() {
-    let Some(server) = RedisServer::start() else {
-        return;
-    };
-    let keys = fixture_keys();
-    load(&server, &keys).await;
+/// Adds damaged values to the fixture: three unreadable sessions, a dangling session and
+/// agent, a damaged message in a history, and an agent set that is not a set. Returns the
+/// history's key and the three sessions' keys.
+async fn seed_damaged(server: &RedisServer, keys: &[(String, Stored)]) -> (String, [String; 3]) {
     let p = format!("agentscope:user:{USER}");
     let index = format!("{p}:agent:{AGENT}:sessions");
     let good: Value = match &keys
@@ -456,10 +453,10 @@ async fn damaged_values_are_reported_by_key_and_skipped_or_fail_the_run() {
         (format!("{p}:session:s-shape"), no_config.to_string()),
         (format!("{p}:session:s-wrongid"), wrong_id.to_string()),
     ] {
-        redis_cmd(&server, &["SET", &k, &v]).await;
+        redis_cmd(server, &["SET", &k, &v]).await;
     }
     redis_cmd(
-        &server,
+        server,
         &[
             "SADD",
             &index,
@@ -470,13 +467,25 @@ async fn damaged_values_are_reported_by_key_and_skipped_or_fail_the_run() {
         ],
     )
     .await;
-    redis_cmd(&server, &["SADD", &format!("{p}:agents"), "agent-gone"]).await;
-    redis_cmd(
-        &server,
-        &["RPUSH", &msgs, "[not a message]", "{\"late\":1}"],
-    )
-    .await;
-    redis_cmd(&server, &["SET", "agentscope:user:u2:agents", "a string"]).await;
+    redis_cmd(server, &["SADD", &format!("{p}:agents"), "agent-gone"]).await;
+    redis_cmd(server, &["RPUSH", &msgs, "[not a message]", "{\"late\":1}"]).await;
+    redis_cmd(server, &["SET", "agentscope:user:u2:agents", "a string"]).await;
+    let shapes = [
+        format!("{p}:session:s-notjson"),
+        format!("{p}:session:s-shape"),
+        format!("{p}:session:s-wrongid"),
+    ];
+    (msgs, shapes)
+}
+
+#[tokio::test]
+async fn damaged_values_are_reported_by_key_and_skipped_or_fail_the_run() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let keys = fixture_keys();
+    load(&server, &keys).await;
+    let (msgs, shapes) = seed_damaged(&server, &keys).await;
 
     let store = SessionStore::new();
     let report = import(&server.url, &store).await;
@@ -494,11 +503,6 @@ async fn damaged_values_are_reported_by_key_and_skipped_or_fail_the_run() {
     let mut want = vec![
         (IssueKind::Damaged, "agentscope:user:u2:agents"),
         (IssueKind::Damaged, expect_msg.as_str()),
-    ];
-    let shapes = [
-        format!("{p}:session:s-notjson"),
-        format!("{p}:session:s-shape"),
-        format!("{p}:session:s-wrongid"),
     ];
     want.extend(shapes.iter().map(|k| (IssueKind::Damaged, k.as_str())));
     want.sort_by_key(|(_, k)| *k);
@@ -672,6 +676,55 @@ fn the_import_future_is_send() {
     send(&fut);
 }
 
+/// One request as user `user`; the status and the body as JSON (or as a string).
+#[cfg(feature = "server")]
+fn http_call(method: &str, url: &str, user: &str, body: Option<Value>) -> (u16, Value) {
+    let http: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut req = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("x-user-id", user);
+    let bytes = match body {
+        Some(b) => {
+            req = req.header("content-type", "application/json");
+            serde_json::to_vec(&b).unwrap()
+        }
+        None => Vec::new(),
+    };
+    let mut resp = http
+        .run(req.body(bytes).unwrap())
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap();
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, json)
+}
+
+/// The reference's base URL and its Redis URL from the environment; `None` (skip) when
+/// unset, a failure when `CI=true` and `AGENT_SESSIONS_REQUIRE_REF=1`.
+#[cfg(feature = "server")]
+fn reference_urls() -> Option<(String, String)> {
+    if let (Ok(url), Ok(redis)) = (
+        std::env::var("AGENT_SESSIONS_AGENTSCOPE_REF_URL"),
+        std::env::var("AGENT_SESSIONS_AGENTSCOPE_REF_REDIS_URL"),
+    ) {
+        return Some((url, redis));
+    }
+    let required = std::env::var("AGENT_SESSIONS_REQUIRE_REF").is_ok_and(|v| v == "1");
+    assert!(
+        !(ci() && required),
+        "CI=true and AGENT_SESSIONS_REQUIRE_REF=1, but AGENT_SESSIONS_AGENTSCOPE_REF_URL and \
+         AGENT_SESSIONS_AGENTSCOPE_REF_REDIS_URL are not set: run \
+         scripts/agentscope-import-check.sh"
+    );
+    eprintln!("skipped: AGENT_SESSIONS_AGENTSCOPE_REF_URL / _REDIS_URL not set");
+    None
+}
+
 /// Against the real AgentScope 2.0.0 server and its Redis (`scripts/agentscope-import-check.sh`
 /// starts them and sets the variables): sessions made and renamed through its HTTP API,
 /// imported from its Redis, then served by our server, answer `GET /sessions/?agent_id=`
@@ -681,47 +734,12 @@ fn the_import_future_is_send() {
 fn reference_redis_imports_to_the_same_list_answer() {
     use agent_sessions::server::TestServer;
 
-    let (Ok(ref_url), Ok(ref_redis)) = (
-        std::env::var("AGENT_SESSIONS_AGENTSCOPE_REF_URL"),
-        std::env::var("AGENT_SESSIONS_AGENTSCOPE_REF_REDIS_URL"),
-    ) else {
-        let required = std::env::var("AGENT_SESSIONS_REQUIRE_REF").is_ok_and(|v| v == "1");
-        assert!(
-            !(ci() && required),
-            "CI=true and AGENT_SESSIONS_REQUIRE_REF=1, but AGENT_SESSIONS_AGENTSCOPE_REF_URL and \
-             AGENT_SESSIONS_AGENTSCOPE_REF_REDIS_URL are not set: run \
-             scripts/agentscope-import-check.sh"
-        );
-        eprintln!("skipped: AGENT_SESSIONS_AGENTSCOPE_REF_URL / _REDIS_URL not set");
+    let Some((ref_url, ref_redis)) = reference_urls() else {
         return;
     };
     let user = format!("import-check-{}", agent_sessions::model::new_id());
-    let http = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build();
-    let http: ureq::Agent = http.into();
-    let call = |method: &str, path: &str, body: Option<Value>| -> (u16, Value) {
-        let mut req = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{ref_url}{path}"))
-            .header("x-user-id", &user);
-        let bytes = match body {
-            Some(b) => {
-                req = req.header("content-type", "application/json");
-                serde_json::to_vec(&b).unwrap()
-            }
-            None => Vec::new(),
-        };
-        let mut resp = http
-            .run(req.body(bytes).unwrap())
-            .expect("the reference answers");
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+    let call = |method: &str, path: &str, body: Option<Value>| {
+        http_call(method, &format!("{ref_url}{path}"), &user, body)
     };
 
     let (status, agent) = call("POST", "/agent/", Some(json!({"name": "bot"})));
@@ -777,17 +795,9 @@ fn reference_redis_imports_to_the_same_list_answer() {
     eprintln!("first import of the reference's Redis:\n{report}");
 
     let server = TestServer::start(store).unwrap();
-    let mut resp = http
-        .run(
-            ureq::http::Request::builder()
-                .uri(format!("{}/sessions/?agent_id={agent}", server.base_url()))
-                .header("x-user-id", &user)
-                .body(Vec::new())
-                .unwrap(),
-        )
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let ours: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    let url = format!("{}/sessions/?agent_id={agent}", server.base_url());
+    let (status, ours) = http_call("GET", &url, &user, None);
+    assert_eq!(status, 200, "{ours}");
 
     let list_ids = |v: &Value| -> Vec<String> {
         v["sessions"]

@@ -552,10 +552,7 @@ fn glob_escape(s: &str) -> String {
 /// The (user, agent) of a session-index key's middle part (`{u}:agent:{a}`): the one split
 /// whose user is known, or the only split there is; `None` when ids containing `:agent:`
 /// make it ambiguous.
-fn split_index_key<'k>(
-    middle: &'k str,
-    known_user: impl Fn(&str) -> bool,
-) -> Option<(&'k str, &'k str)> {
+fn split_index_key(middle: &str, known_user: impl Fn(&str) -> bool) -> Option<(&str, &str)> {
     const SEP: &str = ":agent:";
     let splits: Vec<(&str, &str)> = middle
         .match_indices(SEP)
@@ -867,17 +864,14 @@ impl Run<'_> {
                 .strip_prefix(self.keys.user.as_str())
                 .and_then(|m| m.strip_suffix(":sessions"))
                 .unwrap_or_default();
-            match split_index_key(middle, |u| plan.users.contains_key(u)) {
-                Some((u, a)) => {
-                    let (u, a) = (u.to_owned(), a.to_owned());
-                    plan.users.entry(u.clone()).or_default();
-                    sets.push((key, u, Some(a)));
-                }
-                None => {
-                    let detail =
-                        "its user and agent ids cannot be told apart (an id contains `:agent:`)";
-                    self.issue(IssueKind::Ambiguous, &key, detail)?;
-                }
+            if let Some((u, a)) = split_index_key(middle, |u| plan.users.contains_key(u)) {
+                let (u, a) = (u.to_owned(), a.to_owned());
+                plan.users.entry(u.clone()).or_default();
+                sets.push((key, u, Some(a)));
+            } else {
+                let detail =
+                    "its user and agent ids cannot be told apart (an id contains `:agent:`)";
+                self.issue(IssueKind::Ambiguous, &key, detail)?;
             }
         }
         for chunk in sets.chunks(self.options.batch_size) {
@@ -1106,7 +1100,7 @@ impl Run<'_> {
                 match len {
                     Ok(n) => todo.push((i, n)),
                     Err(e) => {
-                        self.issue(IssueKind::Damaged, &keys[i], format!("not a list: {e}"))?
+                        self.issue(IssueKind::Damaged, &keys[i], format!("not a list: {e}"))?;
                     }
                 }
             }
@@ -1204,7 +1198,7 @@ impl Run<'_> {
     /// Appends what the destination's history lacks of `raw` (see [`import_agentscope_redis`]).
     async fn resume_history(
         &mut self,
-        p: &Present,
+        session: &Present,
         key: &str,
         raw: &[Vec<u8>],
     ) -> Result<(), ImportError> {
@@ -1229,7 +1223,11 @@ impl Run<'_> {
             self.issue(IssueKind::Damaged, &format!("{key}[{i}]"), detail)?;
             break;
         }
-        let (u, a, s) = (p.user.as_str(), p.agent.as_str(), p.id.as_str());
+        let (u, a, s) = (
+            session.user.as_str(),
+            session.agent.as_str(),
+            session.id.as_str(),
+        );
         let op = || format!("message_count for {key}");
         let have = self.dest_ok(op, self.dest.message_count(u, a, s)).await?;
         let mut diverged = have > source.len();
@@ -1266,15 +1264,15 @@ impl Run<'_> {
                     if index < have {
                         self.report.messages_replaced += 1;
                     }
-                    self.users_written.insert(p.user.clone());
+                    self.users_written.insert(session.user.clone());
                 }
                 Ok(at) => {
                     let detail = format!("written at index {at}, not {index}: the destination's history changed meanwhile; stopped there");
                     return self.issue(IssueKind::Diverged, key, detail);
                 }
-                Err(e) => {
+                Err(err) => {
                     self.report.messages.failed += (raw.len() - index) as u64;
-                    let detail = format!("{e}; it and the messages after it were not imported");
+                    let detail = format!("{err}; it and the messages after it were not imported");
                     return self.issue(IssueKind::Rejected, &format!("{key}[{index}]"), detail);
                 }
             }
