@@ -30,6 +30,8 @@
 mod backend;
 mod encode;
 mod error;
+#[cfg(feature = "redis")]
+pub mod import;
 pub mod model;
 mod persist;
 #[cfg(feature = "redis")]
