@@ -64,8 +64,15 @@ async fn from_agentscope(
     let report = import_agentscope_redis(url, dest, &ImportOptions::default())
         .await
         .map_err(|e| format!("cannot import from {url}: {e}"))?;
-    crate::say(&report.to_string());
-    Ok(())
+    crate::say(report.to_string().trim_end());
+    if report.is_clean() {
+        Ok(())
+    } else {
+        Err("the import finished with the issues listed above; what they name was not \
+             imported (fix it at the source and run the import again: what is already \
+             imported is skipped)"
+            .into())
+    }
 }
 
 #[cfg(not(feature = "redis"))]
