@@ -68,10 +68,12 @@ async fn from_agentscope(
     if report.is_clean() {
         Ok(())
     } else {
-        Err("the import finished with the issues listed above; what they name was not \
+        Err(
+            "the import finished with the issues listed above; what they name was not \
              imported (fix it at the source and run the import again: what is already \
              imported is skipped)"
-            .into())
+                .into(),
+        )
     }
 }
 
