@@ -4,14 +4,15 @@
 
 #![cfg(feature = "server")]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
+
+mod common;
 
 use agent_sessions::server::{Options, TestServer};
 use agent_sessions::{NewSession, SessionStore};
+use common::binary::Binary;
 use serde_json::{json, Value};
 
 const SEED: &str = concat!(
@@ -337,63 +338,6 @@ fn raw(server: &TestServer, head: &[u8], chunked_body: Option<usize>) -> String 
 }
 
 /// The binary, started as a process; reads its "listening on" line.
-struct Binary {
-    child: Child,
-    base: String,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Binary {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_agent-sessions"))
-            .arg("serve")
-            .args(["--addr", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let first = lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("a first line");
-        let base = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_owned();
-        Self { child, base, lines }
-    }
-
-    /// SIGTERM; waits for a graceful stop ("stopped", exit 0).
-    fn terminate(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let line = self
-            .lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("a last line");
-        assert_eq!(line, "stopped");
-        let exit = self.child.wait().unwrap();
-        assert!(exit.success(), "{exit}");
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn the_binary_serves_a_seed_and_stops_on_sigterm() {
     let bin = Binary::start(&["--seed", SEED]);

@@ -1,17 +1,57 @@
 //! Tenant isolation through every route: user B never sees, changes or deletes user A's
-//! sessions, messages or agents, whatever ids B names.
+//! sessions, messages or agents, whatever ids B names. Run twice: with identity by header
+//! (AgentScope's), and in JWT mode, where each user holds a valid token for itself only.
 
 #![cfg(feature = "server")]
 
 mod common;
 
 use agent_sessions::model::{ContentBlock, Msg, Role};
-use agent_sessions::{server, NewSession, SessionStore};
+use agent_sessions::server::{self, Identity, JwtAuth, Options};
+use agent_sessions::{NewSession, SessionStore};
+use axum::body::Body;
+use axum::http::Request;
 use common::{request, send};
-use serde_json::json;
+use serde_json::{json, Value};
+
+/// How requests name their user: the `x-user-id` header, or a token signed with this secret.
+struct Caller {
+    secret: Option<Vec<u8>>,
+}
+
+impl Caller {
+    fn req(
+        &self,
+        method: &str,
+        path: &str,
+        user: Option<&str>,
+        body: Option<&Value>,
+    ) -> Request<Body> {
+        let Some(secret) = &self.secret else {
+            return request(method, path, user, body);
+        };
+        let mut r = request(method, path, None, body);
+        if let Some(user) = user {
+            let auth = format!("Bearer {}", common::jwt::hs256(secret, user));
+            r.headers_mut()
+                .insert("authorization", auth.parse().unwrap());
+        }
+        r
+    }
+
+    fn options(&self) -> Options {
+        match &self.secret {
+            Some(s) => {
+                Options::default().identity(Identity::Jwt(JwtAuth::hs256_secret(s).unwrap().into()))
+            }
+            None => Options::default(),
+        }
+    }
+}
 
 /// What A holds: an agent, a session with a message, a seeded agent's session; and B's agent.
 struct World {
+    caller: Caller,
     store: SessionStore,
     app: axum::Router,
     a_agent: String,
@@ -20,14 +60,14 @@ struct World {
     b_agent: String,
 }
 
-async fn world() -> World {
+async fn world(caller: Caller) -> World {
     let store = SessionStore::new();
-    let app = server::router(store.clone());
+    let app = server::router_with(store.clone(), &caller.options());
 
     // A: an agent, a session with a message, and an agent known only by its (seeded) session.
     let a_agent = send(
         &app,
-        request(
+        caller.req(
             "POST",
             "/agent/",
             Some("A"),
@@ -41,7 +81,7 @@ async fn world() -> World {
         .to_owned();
     let created = send(
         &app,
-        request(
+        caller.req(
             "POST",
             "/sessions/",
             Some("A"),
@@ -59,7 +99,7 @@ async fn world() -> World {
     // B: an agent of its own, so that "B names its own agent" is tried too.
     let b_agent = send(
         &app,
-        request(
+        caller.req(
             "POST",
             "/agent/",
             Some("B"),
@@ -73,6 +113,7 @@ async fn world() -> World {
         .to_owned();
 
     World {
+        caller,
         store,
         app,
         a_agent,
@@ -84,7 +125,18 @@ async fn world() -> World {
 
 #[tokio::test]
 async fn user_b_never_reaches_user_a() {
-    let w = world().await;
+    let w = world(Caller { secret: None }).await;
+    sessions_routes_refuse_b(&w).await;
+    registry_refuses_b(&w).await;
+    a_is_untouched(&w).await;
+}
+
+#[tokio::test]
+async fn user_b_with_a_valid_token_never_reaches_user_a() {
+    let w = world(Caller {
+        secret: Some(common::jwt::random_secret()),
+    })
+    .await;
     sessions_routes_refuse_b(&w).await;
     registry_refuses_b(&w).await;
     a_is_untouched(&w).await;
@@ -92,6 +144,7 @@ async fn user_b_never_reaches_user_a() {
 
 async fn sessions_routes_refuse_b(w: &World) {
     let World {
+        caller,
         store,
         app,
         a_agent,
@@ -102,7 +155,7 @@ async fn sessions_routes_refuse_b(w: &World) {
     for agent in [a_agent.as_str(), b_agent.as_str(), "seeded-agent"] {
         let list = send(
             app,
-            request(
+            caller.req(
                 "GET",
                 &format!("/sessions/?agent_id={agent}"),
                 Some("B"),
@@ -123,7 +176,7 @@ async fn sessions_routes_refuse_b(w: &World) {
             let q = format!("/sessions/{id}?agent_id={agent}");
             let patch = send(
                 app,
-                request("PATCH", &q, Some("B"), Some(&json!({"name": "stolen"}))),
+                caller.req("PATCH", &q, Some("B"), Some(&json!({"name": "stolen"}))),
             )
             .await;
             assert_eq!(
@@ -132,7 +185,7 @@ async fn sessions_routes_refuse_b(w: &World) {
             );
             let msgs = send(
                 app,
-                request(
+                caller.req(
                     "GET",
                     &format!("/sessions/{id}/messages?agent_id={agent}"),
                     Some("B"),
@@ -141,14 +194,14 @@ async fn sessions_routes_refuse_b(w: &World) {
             )
             .await;
             assert_eq!(msgs.status, 404);
-            let delete = send(app, request("DELETE", &q, Some("B"), None)).await;
+            let delete = send(app, caller.req("DELETE", &q, Some("B"), None)).await;
             assert_eq!(delete.status, 404);
             assert!(store.get("A", owner_agent, id).is_some());
         }
     }
     let create = send(
         app,
-        request(
+        caller.req(
             "POST",
             "/sessions/",
             Some("B"),
@@ -159,7 +212,7 @@ async fn sessions_routes_refuse_b(w: &World) {
     assert_eq!(create.status, 404);
     let create = send(
         app,
-        request(
+        caller.req(
             "POST",
             "/sessions/",
             Some("B"),
@@ -172,12 +225,13 @@ async fn sessions_routes_refuse_b(w: &World) {
 
 async fn registry_refuses_b(w: &World) {
     let World {
+        caller,
         app,
         a_agent,
         b_agent,
         ..
     } = w;
-    let agents = send(app, request("GET", "/agent/", Some("B"), None))
+    let agents = send(app, caller.req("GET", "/agent/", Some("B"), None))
         .await
         .json();
     assert_eq!(agents["total"], 1);
@@ -185,7 +239,7 @@ async fn registry_refuses_b(w: &World) {
     for agent in [a_agent.as_str(), "seeded-agent"] {
         let patch = send(
             app,
-            request(
+            caller.req(
                 "PATCH",
                 &format!("/agent/{agent}"),
                 Some("B"),
@@ -196,7 +250,7 @@ async fn registry_refuses_b(w: &World) {
         assert_eq!(patch.status, 404);
         let delete = send(
             app,
-            request("DELETE", &format!("/agent/{agent}"), Some("B"), None),
+            caller.req("DELETE", &format!("/agent/{agent}"), Some("B"), None),
         )
         .await;
         assert_eq!(delete.status, 404);
@@ -205,6 +259,7 @@ async fn registry_refuses_b(w: &World) {
 
 async fn a_is_untouched(w: &World) {
     let World {
+        caller,
         store,
         app,
         a_agent,
@@ -226,7 +281,7 @@ async fn a_is_untouched(w: &World) {
     // And A still reaches all of it.
     let list = send(
         app,
-        request(
+        caller.req(
             "GET",
             &format!("/sessions/?agent_id={a_agent}"),
             Some("A"),
@@ -238,7 +293,7 @@ async fn a_is_untouched(w: &World) {
     assert_eq!(list["total"], 1);
     let msgs = send(
         app,
-        request(
+        caller.req(
             "GET",
             &format!("/sessions/{s}/messages?agent_id={a_agent}"),
             Some("A"),
@@ -250,7 +305,7 @@ async fn a_is_untouched(w: &World) {
     assert_eq!(msgs["messages"][0]["content"][0]["text"], "secret");
     let delete = send(
         app,
-        request("DELETE", "/agent/seeded-agent", Some("A"), None),
+        caller.req("DELETE", "/agent/seeded-agent", Some("A"), None),
     )
     .await;
     assert_eq!(delete.status, 204);

@@ -9,9 +9,11 @@
 //!   any other non-empty body is validated as a string, and so refused.
 
 use axum::body::Body;
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
+use super::auth::VerifiedUser;
 use super::errors::ApiError;
 use super::json::{parse_body, BodyError, Json};
 use super::validate::{validate_model, Errors, Field, Loc};
@@ -24,9 +26,13 @@ pub(crate) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The reference's user dependency: the `x-user-id` header. Missing adds a 422 entry (and
-/// `None`); empty is a 401 at once, before any other parameter is looked at.
-pub(crate) fn user(headers: &HeaderMap, errors: &mut Errors) -> Result<Option<String>, ApiError> {
-    match header(headers, "x-user-id") {
+/// `None`); empty is a 401 at once, before any other parameter is looked at. In JWT mode,
+/// the user the verified token named (see `auth`).
+pub(crate) fn user(parts: &Parts, errors: &mut Errors) -> Result<Option<String>, ApiError> {
+    if let Some(VerifiedUser(user)) = parts.extensions.get::<VerifiedUser>() {
+        return Ok(Some(user.clone()));
+    }
+    match header(&parts.headers, "x-user-id") {
         None => {
             errors.missing(&[Loc::from("header"), Loc::from("x-user-id")], Json::Null);
             Ok(None)

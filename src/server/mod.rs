@@ -40,6 +40,7 @@
 //! # }
 //! ```
 
+mod auth;
 mod errors;
 mod extract;
 mod json;
@@ -57,6 +58,7 @@ use tokio::net::TcpListener;
 
 use crate::SessionBackend;
 
+pub use auth::{AuthConfigError, Identity, JwtAuth};
 pub use test_server::TestServer;
 
 /// What the server allows, beyond what the store allows.
@@ -72,6 +74,8 @@ pub struct Options {
     /// The largest request body accepted, in bytes; a larger one answers 413 (default
     /// [`Options::DEFAULT_MAX_BODY_BYTES`]).
     pub max_body_bytes: usize,
+    /// How callers are identified (default: the `x-user-id` header, as AgentScope).
+    pub identity: Identity,
 }
 
 impl Options {
@@ -83,12 +87,26 @@ impl Options {
         self.max_body_bytes = limit;
         self
     }
+
+    /// Sets [`Options::identity`]: verified JWTs instead of the header, say.
+    ///
+    /// ```
+    /// use agent_sessions::server::{Identity, JwtAuth, Options};
+    /// let jwt = JwtAuth::hs256_secret(&[7; 32]).unwrap();
+    /// let opts = Options::default().identity(Identity::Jwt(jwt.into()));
+    /// assert!(matches!(opts.identity, Identity::Jwt(_)));
+    /// ```
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = identity;
+        self
+    }
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            identity: Identity::Header,
         }
     }
 }
@@ -98,6 +116,7 @@ impl Default for Options {
 struct App {
     backend: Arc<dyn SessionBackend>,
     max_body_bytes: usize,
+    identity: Identity,
 }
 
 /// What the server can serve: any [`SessionBackend`] by value, or one already shared as
@@ -150,6 +169,7 @@ pub fn router_with(backend: impl IntoBackend, options: &Options) -> Router {
     let app = App {
         backend: backend.into_backend(),
         max_body_bytes: options.max_body_bytes,
+        identity: options.identity.clone(),
     };
     Router::new().fallback(routes::dispatch).with_state(app)
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+pub mod binary;
+pub mod jwt;
 pub mod redis_env;
 
 use std::collections::HashMap;

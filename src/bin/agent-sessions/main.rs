@@ -4,6 +4,8 @@
 //! agent-sessions serve [--addr 127.0.0.1:8080]
 //!                      [--data-dir DIR | --redis redis://HOST:PORT[/DB] | --redis-cluster URL[,URL...]]
 //!                      [--redis-timeout-ms 2000] [--seed FILE] [--max-body-bytes N]
+//!                      [--auth header|jwt --jwt-secret-file F | --jwt-public-key F | --jwt-jwks-file F
+//!                       [--jwt-issuer ISS] [--jwt-audience AUD] [--jwt-user-claim sub]]
 //! agent-sessions import (--from-agentscope-redis URL | --from-json FILE)
 //!                       (--data-dir DIR | --redis URL | --redis-cluster URL[,URL...])
 //! agent-sessions export --data-dir DIR --to FILE
@@ -13,6 +15,7 @@
 //! gracefully on SIGINT or SIGTERM: requests in flight finish, a durable store takes a last
 //! snapshot and flushes, and it prints `stopped`.
 
+mod auth;
 mod backend;
 mod export;
 mod import;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use agent_sessions::server::{self, Options};
 use agent_sessions::{ListSessionsResponse, SessionBackend, StoreError};
 
+use crate::auth::AuthArgs;
 use crate::backend::StoreArgs;
 
 #[derive(clap::Args)]
@@ -16,6 +17,8 @@ pub struct Args {
     addr: SocketAddr,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    auth: AuthArgs,
     /// Load sessions from a list answer, `{"sessions": [...], "total": n}` (an export, or an
     /// answer captured from AgentScope); their agents become known. Into a directory store
     /// only while it is empty; into Redis, sessions already there are kept as they are.
@@ -27,12 +30,15 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<(), String> {
+    let identity = args.auth.identity()?;
     let runtime = crate::runtime()?;
     let opened = runtime.block_on(args.store.open())?;
     if let Some(seed) = &args.seed {
         runtime.block_on(seed_from(seed, &opened))?;
     }
-    let options = Options::default().max_body_bytes(args.max_body_bytes);
+    let options = Options::default()
+        .max_body_bytes(args.max_body_bytes)
+        .identity(identity);
     let app = server::router_with(Arc::clone(&opened.backend), &options);
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr)

@@ -137,7 +137,7 @@ const UPDATE_AGENT: &[Field] = &[
 /// `GET /agent/`: the user's registered agents, `{"agents": [...], "total": n}`.
 pub(super) async fn list(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
-    let user = user(&ctx.parts.headers, &mut errors)?;
+    let user = user(&ctx.parts, &mut errors)?;
     let user = finish(errors, user)?;
     let agents = app.backend.agents(&user).await?;
     let answer = serde_json::json!({ "agents": agents, "total": agents.len() });
@@ -149,7 +149,7 @@ pub(super) async fn list(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
 pub(super) async fn create(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let body = BodyInput::read(ctx.body, &ctx.parts.headers, app.max_body_bytes).await?;
     let mut errors = Errors::default();
-    let user = user(&ctx.parts.headers, &mut errors)?;
+    let user = user(&ctx.parts, &mut errors)?;
     let fields = body.validate(CREATE_AGENT, &mut errors);
     let (user, fields) = finish(errors, user.zip(fields))?;
     let mut data = Map::new();
@@ -168,7 +168,7 @@ pub(super) async fn create(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
 pub(super) async fn patch(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let body = BodyInput::read(ctx.body, &ctx.parts.headers, app.max_body_bytes).await?;
     let mut errors = Errors::default();
-    let user = user(&ctx.parts.headers, &mut errors)?;
+    let user = user(&ctx.parts, &mut errors)?;
     let fields = body.validate(UPDATE_AGENT, &mut errors);
     let (user, fields) = finish(errors, user.zip(fields))?;
     let changes: Vec<(String, Value)> = fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
@@ -189,7 +189,7 @@ pub(super) async fn patch(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
 /// only by its sessions (seeded) is deleted the same way.
 pub(super) async fn delete(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
-    let user = user(&ctx.parts.headers, &mut errors)?;
+    let user = user(&ctx.parts, &mut errors)?;
     let user = finish(errors, user)?;
     match app.backend.unregister_agent(&user, &ctx.id).await {
         Ok(_) => Ok(no_content()),

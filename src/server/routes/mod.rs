@@ -17,9 +17,10 @@ use axum::extract::{Request, State};
 use axum::http::{header, request::Parts, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::auth::VerifiedUser;
 use super::errors::ApiError;
 use super::extract::{decode_path, header, Query};
-use super::App;
+use super::{App, Identity};
 
 /// What the client asked for, once routed.
 pub(super) struct Ctx {
@@ -169,6 +170,18 @@ pub(super) async fn dispatch(State(app): State<App>, request: Request) -> Respon
         Routed::WrongMethod(allow) => return ApiError::method_not_allowed(allow).into_response(),
         Routed::Nowhere => return redirect_or_not_found(&parts, &path),
     };
+    let mut parts = parts;
+    if let Identity::Jwt(jwt) = &app.identity {
+        let open = matches!(endpoint, Endpoint::OpenApi | Endpoint::Healthz) && jwt.meta_is_open();
+        if !open {
+            match jwt.user(&parts.headers) {
+                Ok(user) => {
+                    parts.extensions.insert(VerifiedUser(user));
+                }
+                Err(refused) => return refused.into_response(),
+            }
+        }
+    }
     let ctx = Ctx {
         query: Query::parse(parts.uri.query()),
         parts,

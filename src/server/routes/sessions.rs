@@ -98,7 +98,7 @@ const VIEWS: &[&str] = &["full", "summary"];
 /// shaped by them; without, the answer is the reference's, from cached bytes.
 pub(super) async fn list(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
-    let user = user(&ctx.parts.headers, &mut errors)?;
+    let user = user(&ctx.parts, &mut errors)?;
     let agent_id = ctx.query.required("agent_id", &mut errors);
     let page = Page::parse(&ctx.query, &mut errors);
     let (user, agent_id) = finish(errors, user.zip(agent_id))?;
@@ -233,7 +233,7 @@ fn enum_param(
 pub(super) async fn create(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let body = BodyInput::read(ctx.body, &ctx.parts.headers, app.max_body_bytes).await?;
     let mut errors = Errors::default();
-    let user = user(&ctx.parts.headers, &mut errors)?;
+    let user = user(&ctx.parts, &mut errors)?;
     let fields = body.validate(CREATE_SESSION, &mut errors);
     let (user, mut fields) = finish(errors, user.zip(fields))?;
     let agent_id = take_str(&mut fields, "agent_id").unwrap_or_default();
@@ -263,7 +263,7 @@ pub(super) async fn create(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
 pub(super) async fn patch(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let body = BodyInput::read(ctx.body, &ctx.parts.headers, app.max_body_bytes).await?;
     let mut errors = Errors::default();
-    let user = user(&ctx.parts.headers, &mut errors)?;
+    let user = user(&ctx.parts, &mut errors)?;
     let agent_id = ctx.query.required("agent_id", &mut errors);
     let fields = body.validate(UPDATE_SESSION, &mut errors);
     let ((user, agent_id), mut fields) = finish(errors, user.zip(agent_id).zip(fields))?;
@@ -302,7 +302,7 @@ pub(super) async fn patch(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
 /// `DELETE /sessions/{id}?agent_id=`: 204, or 404 if the user has no such session.
 pub(super) async fn delete(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
-    let user = user(&ctx.parts.headers, &mut errors)?;
+    let user = user(&ctx.parts, &mut errors)?;
     let agent_id = ctx.query.required("agent_id", &mut errors);
     let (user, agent_id) = finish(errors, user.zip(agent_id))?;
     let found = find(app, &user, &agent_id, &ctx.id).await?;
@@ -316,7 +316,7 @@ pub(super) async fn delete(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
 /// `limit` 1..=200 (50 by default), `offset` from 0.
 pub(super) async fn messages(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
-    let user = user(&ctx.parts.headers, &mut errors)?;
+    let user = user(&ctx.parts, &mut errors)?;
     let agent_id = ctx.query.required("agent_id", &mut errors);
     let offset = ctx
         .query
