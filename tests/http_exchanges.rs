@@ -159,52 +159,26 @@ async fn every_probed_exchange_is_reproduced() {
 /// The same conversations with the server on Redis and on a Redis Cluster.
 #[cfg(feature = "redis")]
 mod on_redis {
-    use agent_sessions::redis::RedisBackend;
-
     use super::common::redis_env;
     use super::replay;
 
-    async fn standalone() -> Option<RedisBackend> {
-        let url = redis_env::standalone_url()?;
-        let prefix = redis_env::unique("exchanges");
-        Some(
-            RedisBackend::builder()
-                .key_prefix(prefix)
-                .connect(&url)
-                .await
-                .expect("connected"),
-        )
-    }
-
-    async fn cluster() -> Option<RedisBackend> {
-        let urls = redis_env::cluster_urls()?;
-        let prefix = redis_env::unique("exchanges");
-        Some(
-            RedisBackend::builder()
-                .key_prefix(prefix)
-                .connect_cluster(&urls)
-                .await
-                .expect("connected"),
-        )
-    }
-
     #[tokio::test]
     async fn every_recorded_exchange_is_reproduced_on_redis() {
-        if let Some(b) = standalone().await {
+        if let Some(b) = redis_env::standalone().await {
             assert_eq!(replay("http_exchanges.json", b).await, 30);
         }
     }
 
     #[tokio::test]
     async fn every_probed_exchange_is_reproduced_on_redis() {
-        if let Some(b) = standalone().await {
+        if let Some(b) = redis_env::standalone().await {
             assert!(replay("http_probes.json", b).await > 50);
         }
     }
 
     #[tokio::test]
     async fn every_recorded_exchange_is_reproduced_on_a_cluster() {
-        if let Some(b) = cluster().await {
+        if let Some(b) = redis_env::cluster().await {
             assert_eq!(replay("http_exchanges.json", b).await, 30);
         }
     }

@@ -1,29 +1,22 @@
-//! The Redis backend on a 3-master Redis Cluster against the behavioural suite: every call is
-//! one slot (no CROSSSLOT), whichever node the user's slot lives on.
+//! The Redis backend on a 3-master Redis Cluster against the backend contract in
+//! `tests/contract/`: every call is one slot (no CROSSSLOT), whichever node the user's slot
+//! lives on.
 //!
 //! Needs `AGENT_SESSIONS_REDIS_CLUSTER_URLS` (run under `scripts/with-redis.sh`).
 #![cfg(feature = "redis")]
 
-#[allow(dead_code)] // the fixture trait is for the other contract tests
 mod contract;
-mod redis_common;
+#[path = "common/redis_env.rs"]
+mod redis_env;
 
 use agent_sessions::{NewSession, SessionBackend};
 
-/// The crate's contract suite (`tests/contract/`).
-mod contract_suite {
-    crate::contract_on_redis!(crate::redis_common::cluster());
-}
-
-/// This backend's own suite: agents, messages, `find_session`, ids that would break keys.
-mod redis_suite {
-    crate::redis_suite!(crate::redis_common::cluster());
-}
+contract_tests!(redis_env::cluster());
 
 #[tokio::test]
 async fn records_over_the_size_limit_are_refused() {
     let limit = 4096;
-    let Some(b) = redis_common::cluster_with(redis_common::builder().max_record_bytes(limit)).await
+    let Some(b) = redis_env::cluster_with(redis_env::builder().max_record_bytes(limit)).await
     else {
         return;
     };
@@ -34,7 +27,7 @@ async fn records_over_the_size_limit_are_refused() {
 /// erases exactly that user's sessions.
 #[tokio::test]
 async fn users_on_every_node() {
-    let Some(b) = redis_common::cluster().await else {
+    let Some(b) = redis_env::cluster().await else {
         return;
     };
     b.health_check().await.unwrap();

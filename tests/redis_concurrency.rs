@@ -6,7 +6,8 @@
 //! `scripts/with-redis.sh`).
 #![cfg(feature = "redis")]
 
-mod redis_common;
+#[path = "common/redis_env.rs"]
+mod redis_env;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -134,25 +135,25 @@ mod standalone {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn no_update_is_lost() {
-        if let Some(b) = redis_common::standalone().await {
+        if let Some(b) = redis_env::standalone().await {
             no_lost_update(b).await;
         }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn totals_are_exact() {
-        if let Some(b) = redis_common::standalone().await {
+        if let Some(b) = redis_env::standalone().await {
             totals_are_exact_under_creates_and_deletes(b).await;
         }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_backends_see_each_others_writes() {
-        let prefix = redis_common::unique_prefix();
-        let b = || redis_common::builder().key_prefix(prefix.clone());
+        let prefix = redis_env::unique("two");
+        let b = || redis_env::builder().key_prefix(prefix.clone());
         let (Some(one), Some(two)) = (
-            redis_common::standalone_with(b()).await,
-            redis_common::standalone_with(b()).await,
+            redis_env::standalone_with(b()).await,
+            redis_env::standalone_with(b()).await,
         ) else {
             return;
         };
@@ -165,25 +166,25 @@ mod cluster {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn no_update_is_lost() {
-        if let Some(b) = redis_common::cluster().await {
+        if let Some(b) = redis_env::cluster().await {
             no_lost_update(b).await;
         }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn totals_are_exact() {
-        if let Some(b) = redis_common::cluster().await {
+        if let Some(b) = redis_env::cluster().await {
             totals_are_exact_under_creates_and_deletes(b).await;
         }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_backends_see_each_others_writes() {
-        let prefix = redis_common::unique_prefix();
-        let b = || redis_common::builder().key_prefix(prefix.clone());
+        let prefix = redis_env::unique("two");
+        let b = || redis_env::builder().key_prefix(prefix.clone());
         let (Some(one), Some(two)) = (
-            redis_common::cluster_with(b()).await,
-            redis_common::cluster_with(b()).await,
+            redis_env::cluster_with(b()).await,
+            redis_env::cluster_with(b()).await,
         ) else {
             return;
         };

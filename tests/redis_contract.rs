@@ -1,28 +1,21 @@
-//! The Redis backend on a standalone server against the behavioural suite (and the in-memory
-//! store against the same suite, as the reference it is checked against).
+//! The Redis backend on a standalone server against the backend contract in
+//! `tests/contract/` (the in-memory store runs the same contract in `tests/store_contract.rs`).
 //!
 //! Needs `AGENT_SESSIONS_REDIS_URL` (run under `scripts/with-redis.sh`).
 #![cfg(feature = "redis")]
 
-#[allow(dead_code)] // the fixture trait is for the other contract tests
 mod contract;
-mod redis_common;
+#[path = "common/redis_env.rs"]
+mod redis_env;
 
-/// The crate's contract suite (`tests/contract/`).
-mod contract_suite {
-    crate::contract_on_redis!(crate::redis_common::standalone());
-}
+use agent_sessions::{NewSession, SessionBackend, StoreError};
 
-/// This backend's own suite: agents, messages, `find_session`, ids that would break keys.
-mod redis_suite {
-    crate::redis_suite!(crate::redis_common::standalone());
-}
+contract_tests!(redis_env::standalone());
 
 #[tokio::test]
 async fn records_over_the_size_limit_are_refused() {
     let limit = 4096;
-    let Some(b) =
-        redis_common::standalone_with(redis_common::builder().max_record_bytes(limit)).await
+    let Some(b) = redis_env::standalone_with(redis_env::builder().max_record_bytes(limit)).await
     else {
         return;
     };
@@ -31,9 +24,7 @@ async fn records_over_the_size_limit_are_refused() {
 
 #[tokio::test]
 async fn id_limit_is_configurable() {
-    use agent_sessions::{NewSession, SessionBackend, StoreError};
-    let Some(b) = redis_common::standalone_with(redis_common::builder().max_id_bytes(4)).await
-    else {
+    let Some(b) = redis_env::standalone_with(redis_env::builder().max_id_bytes(4)).await else {
         return;
     };
     b.create(NewSession::new("abcd", "a").id("s1"))
@@ -55,20 +46,9 @@ async fn id_limit_is_configurable() {
 
 #[tokio::test]
 async fn health_check_and_debug() {
-    use agent_sessions::SessionBackend;
-    let Some(b) = redis_common::standalone().await else {
+    let Some(b) = redis_env::standalone().await else {
         return;
     };
     b.health_check().await.unwrap();
     assert!(format!("{b:?}").contains("Standalone"));
-}
-
-/// The suite itself, on the in-memory store: what the Redis backend must match.
-mod reference {
-    #[allow(clippy::unused_async)] // the suite's fixtures are futures
-    async fn store() -> Option<agent_sessions::SessionStore> {
-        Some(agent_sessions::SessionStore::new())
-    }
-
-    crate::redis_suite!(store());
 }

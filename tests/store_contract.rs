@@ -4,7 +4,7 @@ mod contract;
 
 use agent_sessions::SessionStore;
 
-contract_tests!(async { SessionStore::new() });
+contract_tests!(async { Some(SessionStore::new()) });
 
 #[tokio::test]
 async fn records_over_the_size_limit_are_refused() {

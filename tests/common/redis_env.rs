@@ -1,6 +1,13 @@
 //! The Redis servers the tests use: the standalone server and cluster that
-//! `scripts/with-redis.sh` (and `.ci/run`) start, and private servers a test starts, stops
-//! and kills itself.
+//! `scripts/with-redis.sh` (and `.ci/run`) start, backends on them isolated by a unique key
+//! prefix, and private servers a test starts, stops and kills itself.
+//!
+//! Without its variable a test prints a skip line and returns, unless `CI` is set, where it
+//! fails: CI must never pass by skipping.
+//!
+//! The HTTP tests reach it as `common::redis_env`; the Redis tests, which do not need the
+//! `server` feature that `tests/common/mod.rs` does, include it by
+//! `#[path = "common/redis_env.rs"] mod redis_env;`.
 
 #![allow(dead_code)] // each test file uses its own part
 
@@ -32,6 +39,44 @@ pub fn standalone_url() -> Option<String> {
 /// The shared cluster's node URLs.
 pub fn cluster_urls() -> Option<Vec<String>> {
     env("AGENT_SESSIONS_REDIS_CLUSTER_URLS").map(|v| v.split(',').map(str::to_owned).collect())
+}
+
+/// A builder with a key prefix no other test uses.
+#[cfg(feature = "redis")]
+pub fn builder() -> agent_sessions::redis::RedisBackendBuilder {
+    agent_sessions::redis::RedisBackend::builder()
+        .key_prefix(unique("t"))
+        .timeout(Duration::from_secs(10))
+}
+
+/// A backend built by `b` on the shared standalone server; `None` (skip) without one.
+#[cfg(feature = "redis")]
+pub async fn standalone_with(
+    b: agent_sessions::redis::RedisBackendBuilder,
+) -> Option<agent_sessions::redis::RedisBackend> {
+    let url = standalone_url()?;
+    Some(b.connect(&url).await.expect("connect"))
+}
+
+/// A backend built by `b` on the shared cluster; `None` (skip) without one.
+#[cfg(feature = "redis")]
+pub async fn cluster_with(
+    b: agent_sessions::redis::RedisBackendBuilder,
+) -> Option<agent_sessions::redis::RedisBackend> {
+    let urls = cluster_urls()?;
+    Some(b.connect_cluster(&urls).await.expect("connect_cluster"))
+}
+
+/// A backend on the shared standalone server, isolated by its prefix.
+#[cfg(feature = "redis")]
+pub async fn standalone() -> Option<agent_sessions::redis::RedisBackend> {
+    standalone_with(builder()).await
+}
+
+/// A backend on the shared cluster, isolated by its prefix.
+#[cfg(feature = "redis")]
+pub async fn cluster() -> Option<agent_sessions::redis::RedisBackend> {
+    cluster_with(builder()).await
 }
 
 /// A name no other test uses: for key prefixes and user ids on the shared servers.
