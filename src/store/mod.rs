@@ -5,6 +5,7 @@ mod as_backend;
 mod builder;
 mod deferred;
 mod entry;
+mod index;
 mod messages;
 mod partition;
 mod persistence;
