@@ -115,8 +115,8 @@ pub(crate) fn decode_agents(path: &Path, bytes: &[u8]) -> Result<Vec<AgentRecord
     Ok(file.agents)
 }
 
-/// Whether `name` is a shard file's or an agents file's name.
-pub(crate) fn is_shard_file_name(name: &Path) -> bool {
+/// Whether `name` is a snapshot file's name: a shard file's or an agents file's.
+pub(crate) fn is_snapshot_file_name(name: &Path) -> bool {
     let stem = name.file_name().and_then(|n| n.to_str());
     stem.is_some_and(|n| n.starts_with("shard-") || n.starts_with("agents-"))
         && name

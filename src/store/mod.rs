@@ -5,10 +5,13 @@ mod as_backend;
 mod builder;
 mod deferred;
 mod entry;
+mod export;
 mod index;
+mod maintenance;
 mod messages;
+mod open;
 mod partition;
-mod persistence;
+mod snapshot;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -18,7 +21,7 @@ use dashmap::DashMap;
 
 use crate::backend::{check_identity, list_body, not_found};
 use crate::model::{now, SessionRecord};
-use crate::persist::{shard_of, Durable};
+use crate::persist::{del_line, put_line, shard_of, Durable};
 use crate::{ListQuery, ListSessionsResponse, NewSession, StoreError, Versioned};
 use entry::Entry;
 use partition::Partition;
@@ -193,6 +196,7 @@ impl SessionStore {
         let entry = Entry::encode(record, self.next_version(), self.inner.max_record_bytes)?;
         let entry = Arc::new(entry);
         let (user, agent) = (&entry.record.user_id, &entry.record.agent_id);
+        let line = self.journal_line(|| put_line(entry.version, &entry.json));
         loop {
             let part = self.partition_or_create(user, agent);
             let mut data = part.data.write();
@@ -208,7 +212,7 @@ impl SessionStore {
             }
             data.insert(Arc::clone(&entry));
             self.inner.len.fetch_add(1, Ordering::Relaxed);
-            let seq = self.log_put(&part, &entry);
+            let seq = self.log(&part, line);
             drop(data);
             self.commit(seq)?;
             return Ok(Versioned {
@@ -408,11 +412,12 @@ impl SessionStore {
             copy.updated_at = now().max(current.record.updated_at);
             let entry = Entry::encode(copy, self.next_version(), self.inner.max_record_bytes)?;
             let entry = Arc::new(entry);
+            let line = self.journal_line(|| put_line(entry.version, &entry.json));
             let mut data = part.data.write();
             match data.by_id.get(id) {
                 Some(now_there) if Arc::ptr_eq(now_there, &current) => {
                     data.replace(Arc::clone(&entry));
-                    let seq = self.log_put(&part, &entry);
+                    let seq = self.log(&part, line);
                     drop(data);
                     self.commit(seq)?;
                     return Ok(Versioned {
@@ -440,7 +445,10 @@ impl SessionStore {
         let (removed, now_empty, seq) = {
             let mut data = part.data.write();
             let removed = data.remove(id).ok_or_else(not_found)?;
-            let seq = self.log_del(&part, user_id, agent_id, [id]);
+            let seq = self.log(
+                &part,
+                self.journal_line(|| del_line(user_id, agent_id, [id])),
+            );
             (removed, data.by_id.is_empty(), seq)
         };
         self.inner.len.fetch_sub(1, Ordering::Relaxed);
@@ -530,7 +538,9 @@ impl SessionStore {
             let gone = data.retire();
             removed += gone.len();
             if !gone.is_empty() {
-                last_seq = self.log_del(part, user_id, agent_id, gone.values().map(|e| e.id()));
+                let line = self
+                    .journal_line(|| del_line(user_id, agent_id, gone.values().map(|e| e.id())));
+                last_seq = self.log(part, line);
             }
         }
         self.inner.len.fetch_sub(removed, Ordering::Relaxed);
@@ -609,32 +619,18 @@ impl SessionStore {
         self.len() == 0
     }
 
+    /// For a durable store, the journal line `encode` makes (an encoder of
+    /// `persist::journal_format`); `None`, and nothing encoded, for an in-memory one.
+    fn journal_line(&self, encode: impl FnOnce() -> Vec<u8>) -> Option<Vec<u8>> {
+        self.inner.durable.get().map(|_| encode())
+    }
+
     /// Under the partition's write lock: counts the change for the next snapshot and appends
-    /// it to the journal. Returns the line to commit, for a durable store.
-    fn log_put(&self, part: &Partition, entry: &Entry) -> Option<u64> {
+    /// its line to the journal. Returns the line to commit, for a durable store.
+    fn log(&self, part: &Partition, line: Option<Vec<u8>>) -> Option<u64> {
         let durable = self.inner.durable.get()?;
         durable.changes[part.shard].fetch_add(1, Ordering::Relaxed);
-        Some(durable.journal.append_put(entry.version, &entry.json))
-    }
-
-    /// Like [`Self::log_put`], for removed sessions.
-    fn log_del<'a>(
-        &self,
-        part: &Partition,
-        user_id: &str,
-        agent_id: &str,
-        ids: impl IntoIterator<Item = &'a str>,
-    ) -> Option<u64> {
-        let durable = self.inner.durable.get()?;
-        durable.changes[part.shard].fetch_add(1, Ordering::Relaxed);
-        Some(durable.journal.append_del(user_id, agent_id, ids))
-    }
-
-    /// Like [`Self::log_put`], for a line made by the caller.
-    fn log_line(&self, part: &Partition, line: &[u8]) -> Option<u64> {
-        let durable = self.inner.durable.get()?;
-        durable.changes[part.shard].fetch_add(1, Ordering::Relaxed);
-        Some(durable.journal.append_line(line))
+        Some(durable.journal.append_line(&line?))
     }
 
     /// Waits, with no store lock held, until journal line `seq` is durable; inside
