@@ -1,13 +1,44 @@
 //! The background thread of a durable store: fsyncs the journal under
-//! [`FsyncPolicy::Every`] and takes autosave snapshots.
+//! [`FsyncPolicy::Every`] and takes autosave snapshots. It runs while a handle of the store
+//! exists: [`Handles`], shared by the handles alone, stops it when the last one goes.
 
 use std::path::Path;
 use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use super::{SessionStore, SessionStoreBuilder};
 use crate::persist::io_error;
 use crate::{FsyncPolicy, StoreError};
+
+/// What the handles of a store share, and the background thread does not: dropped with the
+/// last handle, it stops the thread and waits for it.
+#[derive(Debug, Default)]
+pub(super) struct Handles {
+    /// The background thread, and the sender whose drop stops it.
+    maintenance: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
+}
+
+impl Handles {
+    /// Stops the background thread, if it runs, and waits for what it is doing (a snapshot)
+    /// to end.
+    fn stop(&self) {
+        let running = self.maintenance.lock().take();
+        if let Some((stop, thread)) = running {
+            drop(stop);
+            // A panic in the thread has nothing left to clean up.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Handles {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
 
 impl SessionStore {
     /// Starts the thread that fsyncs under [`FsyncPolicy::Every`] and autosaves. It holds only
@@ -49,17 +80,12 @@ impl SessionStore {
                 }
             })
             .map_err(io_error(dir))?;
-        *self.inner.maintenance.lock() = Some((stop, thread));
+        *self.handles.maintenance.lock() = Some((stop, thread));
         Ok(())
     }
 
     /// Stops the background thread and waits for what it is doing (a snapshot) to end.
     pub(super) fn stop_maintenance(&self) {
-        let running = self.inner.maintenance.lock().take();
-        if let Some((stop, thread)) = running {
-            drop(stop);
-            // A panic in the thread has nothing left to clean up.
-            let _ = thread.join();
-        }
+        self.handles.stop();
     }
 }

@@ -24,6 +24,7 @@ use crate::model::{now, SessionRecord};
 use crate::persist::{del_line, put_line, shard_of, Durable};
 use crate::{ListQuery, ListSessionsResponse, NewSession, StoreError, Versioned};
 use entry::Entry;
+use maintenance::Handles;
 use partition::Partition;
 
 pub use builder::SessionStoreBuilder;
@@ -57,30 +58,14 @@ pub use builder::SessionStoreBuilder;
 /// assert!(store.is_empty());
 /// # Ok::<(), agent_sessions::StoreError>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SessionStore {
+    /// Shared by the handles only (the background thread holds none). Declared first, so it
+    /// is dropped first: the last handle stops the background thread, waiting for it, before
+    /// it lets go of `inner`, so the store is closed (its journal flushed, its directory
+    /// unlocked) when that drop returns.
+    handles: Arc<Handles>,
     inner: Arc<Inner>,
-}
-
-type Maintenance = (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>);
-
-impl Clone for SessionStore {
-    fn clone(&self) -> Self {
-        self.inner.handles.fetch_add(1, Ordering::Relaxed);
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl Drop for SessionStore {
-    /// The last handle stops a durable store's background thread, waiting for it, so that the
-    /// store is closed (its journal flushed, its directory unlocked) when the drop returns.
-    fn drop(&mut self) {
-        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.stop_maintenance();
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -99,10 +84,6 @@ struct Inner {
     shards: usize,
     /// Set once, for a store opened on a directory.
     durable: std::sync::OnceLock<Durable>,
-    /// The background thread of a durable store, and the sender whose drop stops it.
-    maintenance: parking_lot::Mutex<Option<Maintenance>>,
-    /// How many `SessionStore` handles exist (the background thread holds none).
-    handles: AtomicUsize,
 }
 
 impl Drop for Inner {
@@ -143,6 +124,7 @@ impl SessionStore {
 
     fn from_builder(b: &SessionStoreBuilder) -> Self {
         Self {
+            handles: Arc::default(),
             inner: Arc::new(Inner {
                 users: DashMap::new(),
                 agents: DashMap::new(),
@@ -152,8 +134,6 @@ impl SessionStore {
                 max_record_bytes: b.max_record_bytes,
                 shards: b.snapshot_shards.max(1),
                 durable: std::sync::OnceLock::new(),
-                maintenance: parking_lot::Mutex::new(None),
-                handles: AtomicUsize::new(1),
             }),
         }
     }
