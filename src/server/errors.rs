@@ -68,11 +68,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "Not Found")
     }
 
-    pub(crate) fn method_not_allowed(allow: &'static str) -> Self {
+    /// 405 with the methods the path allows (method names: always a valid header value).
+    pub(crate) fn method_not_allowed(allow: &str) -> Self {
         ApiError::Detail {
             status: StatusCode::METHOD_NOT_ALLOWED,
             detail: "Method Not Allowed".into(),
-            headers: vec![(header::ALLOW, HeaderValue::from_static(allow))],
+            headers: HeaderValue::from_str(allow)
+                .map(|v| (header::ALLOW, v))
+                .into_iter()
+                .collect(),
         }
     }
 

@@ -12,6 +12,8 @@ use std::fmt::Write as _;
 
 use indexmap::IndexMap;
 
+use crate::encode::MAX_JSON_DEPTH;
+
 /// A decoded JSON value, kept as Python's `json` module decodes it.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Json {
@@ -46,12 +48,6 @@ pub(crate) enum BodyError {
     /// Not text, or nested too deeply: the reference answers 400.
     Unreadable,
 }
-
-/// Bodies nested deeper than this are refused as the reference refuses much deeper ones (a
-/// `RecursionError`: 400). The reference's limit is near 1000; this one is lower so that every
-/// stored record stays within `serde_json`'s recursion limit (128) when a durable store reads
-/// its files back: a body's depth plus the record's and the files' wrapping stays below it.
-pub(crate) const MAX_DEPTH: usize = 100;
 
 /// Decodes a request body as `json.loads(body_bytes)` would.
 pub(crate) fn parse_body(bytes: &[u8]) -> Result<Json, BodyError> {
@@ -127,8 +123,12 @@ impl Parser<'_> {
         self.err("Out of range float values are not JSON compliant", i)
     }
 
+    /// Bodies nested deeper than the store's limit ([`MAX_JSON_DEPTH`]) are refused as the
+    /// reference refuses much deeper ones (a `RecursionError`: 400). The reference's limit is
+    /// near 1000; the store's is lower so that its files stay within what `serde_json` reads
+    /// back.
     fn nested(&mut self, i: usize, f: fn(&mut Self, usize) -> Step) -> Step {
-        if self.depth >= MAX_DEPTH {
+        if self.depth >= MAX_JSON_DEPTH {
             return Err(BodyError::Unreadable);
         }
         self.depth += 1;
@@ -528,8 +528,8 @@ mod tests {
         assert_eq!(parse_body(b"{\"a\":\"\xff\"}"), Err(BodyError::Unreadable));
         assert_eq!(parse(&"[".repeat(10_000)), Err(BodyError::Unreadable));
         let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-        assert!(parse(&deep(MAX_DEPTH)).is_ok());
-        assert_eq!(parse(&deep(MAX_DEPTH + 1)), Err(BodyError::Unreadable));
+        assert!(parse(&deep(MAX_JSON_DEPTH)).is_ok());
+        assert_eq!(parse(&deep(MAX_JSON_DEPTH + 1)), Err(BodyError::Unreadable));
         assert!(matches!(parse("NaN"), Err(BodyError::Decode(_))));
         assert!(matches!(parse("[1e999]"), Err(BodyError::Decode(_))));
     }
