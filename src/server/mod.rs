@@ -151,7 +151,10 @@ pub fn router_with(backend: impl IntoBackend, options: &Options) -> Router {
         backend: backend.into_backend(),
         max_body_bytes: options.max_body_bytes,
     };
-    Router::new().fallback(routes::dispatch).with_state(app)
+    Router::new()
+        .fallback(routes::dispatch)
+        .layer(axum::middleware::map_response(errors::log_store_errors))
+        .with_state(app)
 }
 
 /// Serves [`router(backend)`](router) on `listener` until `shutdown` completes, then
