@@ -36,8 +36,8 @@ impl Order {
         Order::UpdatedAsc,
     ];
 
-    /// The names of [`Order::ALL`], in its order.
-    pub(crate) const NAMES: [&'static str; 4] = {
+    /// The names of [`Order::ALL`] ([`Order::as_str`]), in its order.
+    pub const NAMES: [&'static str; 4] = {
         let mut names = [""; 4];
         let mut i = 0;
         while i < names.len() {

@@ -205,7 +205,8 @@ impl SessionStore {
         self.inner.durable.get().map(|d| d.dir.as_path())
     }
 
-    /// Puts a loaded session in place, replacing any with its id, without journaling.
+    /// Puts a loaded session in place, replacing any with its id (whose message history
+    /// stays, as an update keeps it), without journaling.
     fn load_put(&self, version: u64, mut record: SessionRecord) -> Result<(), StoreError> {
         self.check_ids(&record.user_id, &record.agent_id, &record.id)?;
         record.created_at = crate::model::truncate_micros(record.created_at);
@@ -213,10 +214,12 @@ impl SessionStore {
         let entry = Arc::new(Entry::encode(record, version, usize::MAX)?);
         let part = self.partition_or_create(&entry.record.user_id, &entry.record.agent_id);
         let mut data = part.data.write();
-        if data.remove(entry.id()).is_none() {
+        if data.by_id.contains_key(entry.id()) {
+            data.replace(entry);
+        } else {
+            data.insert(entry);
             self.inner.len.fetch_add(1, Ordering::Relaxed);
         }
-        data.insert(entry);
         Ok(())
     }
 
