@@ -546,21 +546,7 @@ impl Model {
             Op::List(ref l) => self.list(l),
             Op::RegisterAgent(u, a, n) => self.register_agent(u, a, n),
             Op::UpdateAgent(u, a, n) => self.update_agent(u, a, n),
-            Op::UnregisterAgent(u, a) => {
-                let result = self.store.unregister_agent(USERS[u], AGENTS[a]);
-                let registered = self.agents.entry(u).or_default();
-                match registered.iter().position(|r| r.id == AGENTS[a]) {
-                    Some(i) => {
-                        let gone = registered.remove(i);
-                        assert_eq!(*result.unwrap(), gone);
-                        self.remove_scope(|k| (k.0, k.1) != (u, a));
-                    }
-                    None => assert!(
-                        matches!(result, Err(StoreError::AgentNotFound { .. })),
-                        "{result:?}"
-                    ),
-                }
-            }
+            Op::UnregisterAgent(u, a) => self.unregister_agent(u, a),
             Op::AppendMessage(key, m, t) => self.append_message(key, m, t),
             Op::Reopen { snapshot } => self.reopen(snapshot),
         }
@@ -581,6 +567,22 @@ impl Model {
         } else {
             assert_eq!(*result.unwrap(), record);
             registered.push(record);
+        }
+    }
+
+    fn unregister_agent(&mut self, u: usize, a: usize) {
+        let result = self.store.unregister_agent(USERS[u], AGENTS[a]);
+        let registered = self.agents.entry(u).or_default();
+        match registered.iter().position(|r| r.id == AGENTS[a]) {
+            Some(i) => {
+                let gone = registered.remove(i);
+                assert_eq!(*result.unwrap(), gone);
+                self.remove_scope(|k| (k.0, k.1) != (u, a));
+            }
+            None => assert!(
+                matches!(result, Err(StoreError::AgentNotFound { .. })),
+                "{result:?}"
+            ),
         }
     }
 
