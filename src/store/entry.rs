@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::model::SessionRecord;
-use crate::StoreError;
+use crate::{StoreError, Versioned};
 
 /// An immutable version of one session. Writers replace the whole `Arc<Entry>`; readers never
 /// see a half-applied change.
@@ -29,6 +29,14 @@ impl Entry {
             json: Arc::from(json),
             version,
         })
+    }
+
+    /// The record with its version, as the store answers them.
+    pub(crate) fn versioned(&self) -> Versioned {
+        Versioned {
+            record: Arc::clone(&self.record),
+            version: self.version,
+        }
     }
 
     /// The session id.

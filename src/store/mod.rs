@@ -195,10 +195,7 @@ impl SessionStore {
             let seq = self.log(&part, line);
             drop(data);
             self.commit(seq)?;
-            return Ok(Versioned {
-                record: Arc::clone(&entry.record),
-                version: entry.version,
-            });
+            return Ok(entry.versioned());
         }
     }
 
@@ -220,10 +217,7 @@ impl SessionStore {
     /// # Ok::<(), agent_sessions::StoreError>(())
     /// ```
     pub fn get_versioned(&self, user_id: &str, agent_id: &str, id: &str) -> Option<Versioned> {
-        self.entry(user_id, agent_id, id).map(|e| Versioned {
-            record: Arc::clone(&e.record),
-            version: e.version,
-        })
+        self.entry(user_id, agent_id, id).map(|e| e.versioned())
     }
 
     /// The session `id` of `user_id`, looked up under `agent_id` first, then under the user's
@@ -257,10 +251,7 @@ impl SessionStore {
         parts.sort_by(|a, b| a.0.cmp(&b.0));
         parts.into_iter().find_map(|(_, part)| {
             let data = part.data.read();
-            data.by_id.get(id).map(|e| Versioned {
-                record: Arc::clone(&e.record),
-                version: e.version,
-            })
+            data.by_id.get(id).map(|e| e.versioned())
         })
     }
 
@@ -400,10 +391,7 @@ impl SessionStore {
                     let seq = self.log(&part, line);
                     drop(data);
                     self.commit(seq)?;
-                    return Ok(Versioned {
-                        record: Arc::clone(&entry.record),
-                        version: entry.version,
-                    });
+                    return Ok(entry.versioned());
                 }
                 // Changed meanwhile: a compare-and-swap fails, a plain update runs f again.
                 Some(newer) => check_version(newer, expected_version)?,

@@ -46,12 +46,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         }
     });
     drop(runtime);
-    drop(opened.backend);
-    if let Some(store) = opened.store {
-        store
-            .close()
-            .map_err(|e| format!("cannot close the store: {e}"))?;
-    }
+    opened.close()?;
     result
 }
 

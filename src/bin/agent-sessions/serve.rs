@@ -55,12 +55,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             .map_err(|e| format!("server error: {e}"))
     })?;
     drop(runtime);
-    drop(opened.backend);
-    if let Some(store) = opened.store {
-        store
-            .close()
-            .map_err(|e| format!("cannot close the store: {e}"))?;
-    }
+    opened.close()?;
     crate::say("stopped");
     Ok(())
 }
