@@ -1,5 +1,5 @@
 //! The HTTP server (feature `server`): AgentScope 2.0.0's session API over any
-//! [`SessionBackend`]: the in-memory [`SessionStore`], a durable one, or Redis.
+//! [`SessionBackend`]: the in-memory [`SessionStore`](crate::SessionStore), a durable one, or Redis.
 //!
 //! [`router`] answers exactly as the reference (the AgentScope 2.0.0 `FastAPI` app) does on its
 //! routes `/sessions/...` and `/agent/...`: the same statuses, bodies, `FastAPI` 422 error

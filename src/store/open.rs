@@ -18,7 +18,7 @@ use crate::StoreError;
 
 impl SessionStore {
     /// Opens the durable store in `dir` (created if needed) with the default settings: fsync
-    /// on every write ([`FsyncPolicy::Always`]), a snapshot every minute if anything changed.
+    /// on every write ([`FsyncPolicy::Always`](crate::FsyncPolicy::Always)), a snapshot every minute if anything changed.
     /// Use [`SessionStore::builder`] for other settings.
     ///
     /// Loads the snapshot, replays the journal over it, drops a journal line cut short by a

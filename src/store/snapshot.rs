@@ -46,8 +46,8 @@ impl SessionStore {
         self.inner.has_unsaved_changes()
     }
 
-    /// Writes and fsyncs whatever the journal holds (useful under [`FsyncPolicy::Every`] or
-    /// [`FsyncPolicy::Never`]). A no-op for an in-memory store.
+    /// Writes and fsyncs whatever the journal holds (useful under [`FsyncPolicy::Every`](crate::FsyncPolicy::Every) or
+    /// [`FsyncPolicy::Never`](crate::FsyncPolicy::Never)). A no-op for an in-memory store.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.inner.flush()
     }
