@@ -221,22 +221,52 @@ fn agents_and_histories_survive_a_reopen() {
 #[test]
 fn replaying_appends_over_a_snapshot_that_already_has_them_adds_nothing() {
     // Appends journaled after a snapshot began may also be in the snapshot; replaying them
-    // must not duplicate messages. Autosave every millisecond makes that overlap likely.
+    // must not duplicate messages. The directory is written by hand to be in that state: the
+    // snapshot holds m0..m9, and the journal it names holds m5..m9 again (the overlap), then
+    // m10..m14 and a replacement of m14 (same message id: it replaces, as when it was sent).
     let dir = tempfile::tempdir().unwrap();
-    let store = SessionStore::builder()
-        .autosave(Some(std::time::Duration::from_millis(1)))
-        .snapshot_shards(2)
-        .open(dir.path())
-        .unwrap();
-    let s = store.create(NewSession::new("u", "a")).unwrap();
-    let expected: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
-    for t in &expected {
-        store.append_message("u", "a", &s.id, msg(t)).unwrap();
-    }
-    drop(store);
+    let (user, agent, session) = ("u", "a", "s1");
+    let record = serde_json::json!({
+        "id": session, "user_id": user, "agent_id": agent,
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+        "config": {"workspace_id": "w", "name": "n"},
+    });
+    let mut messages: Vec<Msg> = (0..15).map(|i| msg(&format!("m{i}"))).collect();
+    let line = |i: usize, m: &Msg| {
+        let line = serde_json::json!({
+            "op": "msg", "user_id": user, "agent_id": agent, "session_id": session,
+            "index": i, "message": m,
+        });
+        format!("{line}\n")
+    };
+    let shard = serde_json::json!({
+        "format": "agent-sessions/shard", "version": 1,
+        "sessions": [{"version": 1, "record": record, "messages": &messages[..10]}],
+    });
+    let manifest = serde_json::json!({
+        "format": "agent-sessions/manifest", "version": 1, "journal": 2, "last_version": 1,
+        "shards": [{"file": "shard-0000-0000000000000002.json", "sessions": 1}],
+        "agents": null,
+    });
+    let mut replacement = msg("m14, edited");
+    replacement.id = messages[14].id.clone();
+    let journal: String = (5..15)
+        .map(|i| line(i, &messages[i]))
+        .chain([line(14, &replacement)])
+        .collect();
+    let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+    write("manifest.json", manifest.to_string());
+    write("shard-0000-0000000000000002.json", shard.to_string());
+    write("journal-0000000000000002.jsonl", journal);
+
     let store = SessionStore::builder()
         .autosave(None)
+        .snapshot_shards(1)
         .open(dir.path())
         .unwrap();
-    assert_eq!(texts(&store, "u", "a", &s.id), expected);
+    let recovery = store.recovery().unwrap();
+    assert_eq!((recovery.snapshot_sessions, recovery.journal_ops), (1, 11));
+    messages[14] = replacement;
+    let expected: Vec<String> = messages.iter().map(Msg::text).collect();
+    assert_eq!(texts(&store, user, agent, session), expected);
 }

@@ -1,13 +1,19 @@
 //! Proves, by model-based property testing, that every `SessionStore` operation behaves like a
 //! simple ordered map of (user, agent, id) -> record: results, errors, versions, list pages,
-//! totals, cursors and `list_json` all match an oracle over random operation sequences.
+//! totals, cursors and `list_json` all match an oracle over random operation sequences; so do
+//! registered agents and message histories. The same sequences run on a durable store, which
+//! is reopened (after a snapshot, or from its journal alone) at random points and must then
+//! still agree with the oracle in everything.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use agent_sessions::model::{SessionRecord, SessionSource};
+use agent_sessions::model::{
+    AgentRecord, ContentBlock, Msg, Object, Role, SessionRecord, SessionSource,
+};
 use agent_sessions::{
-    Cursor, ListQuery, ListSessionsResponse, NewSession, Order, SessionStore, StoreError,
+    Cursor, FsyncPolicy, ListQuery, ListSessionsResponse, NewSession, Order, SessionStore,
+    StoreError,
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use proptest::prelude::*;
@@ -19,6 +25,8 @@ const IDS: [&str; 4] = ["s0", "s1", "s2", "s3"];
 const NAMES: [&str; 3] = ["alpha", "beta", "gamma"];
 const WORKSPACES: [&str; 2] = ["w0", "w1"];
 const SCHEDULES: [&str; 2] = ["sch-0", "sch-1"];
+/// Message ids: appending the id of the history's last message replaces it.
+const MSG_IDS: [&str; 3] = ["m0", "m1", "m2"];
 /// Timestamps for inserted records: ties (the third truncates to the second), an offset, a
 /// naive one, and one in the future (so an update keeps its `updated_at`).
 const TIMES: [&str; 6] = [
@@ -163,6 +171,19 @@ enum Op {
     DeleteAgent(usize, usize),
     DeleteAll(usize),
     List(ListOp),
+    /// `register_agent` of agent `AGENTS[.1]` for user `USERS[.0]`, named `NAMES[.2]`.
+    RegisterAgent(usize, usize, usize),
+    /// `update_agent`: renames it `NAMES[.2]`.
+    UpdateAgent(usize, usize, usize),
+    /// `unregister_agent`: the agent and its sessions go.
+    UnregisterAgent(usize, usize),
+    /// `append_message` of a message with id `MSG_IDS[.1]` and text `NAMES[.2]`.
+    AppendMessage(Key, usize, usize),
+    /// Drops the durable store and opens its directory again, after a snapshot or not (a
+    /// no-op for the in-memory store).
+    Reopen {
+        snapshot: bool,
+    },
 }
 
 fn key() -> impl Strategy<Value = Key> {
@@ -235,6 +256,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..2usize, 0..2usize).prop_map(|(u, a)| Op::DeleteAgent(u, a)),
         1 => (0..2usize).prop_map(Op::DeleteAll),
         8 => list_op().prop_map(Op::List),
+        2 => (0..2usize, 0..2usize, 0..3usize).prop_map(|(u, a, n)| Op::RegisterAgent(u, a, n)),
+        1 => (0..2usize, 0..2usize, 0..3usize).prop_map(|(u, a, n)| Op::UpdateAgent(u, a, n)),
+        1 => (0..2usize, 0..2usize).prop_map(|(u, a)| Op::UnregisterAgent(u, a)),
+        5 => (key(), 0..MSG_IDS.len(), 0..NAMES.len()).prop_map(|(k, m, t)| Op::AppendMessage(k, m, t)),
+        2 => any::<bool>().prop_map(|snapshot| Op::Reopen { snapshot }),
     ]
 }
 
@@ -280,7 +306,13 @@ fn sort_key(r: &SessionRecord, order: Order) -> (i64, String) {
 /// interesting arguments.
 struct Model {
     store: SessionStore,
+    /// The directory of a durable store.
+    dir: Option<tempfile::TempDir>,
     live: BTreeMap<Key, (SessionRecord, u64)>,
+    /// The message history of each live session that has one, oldest first.
+    messages: BTreeMap<Key, Vec<Msg>>,
+    /// Each user's registered agents, in registration order.
+    agents: BTreeMap<usize, Vec<AgentRecord>>,
     /// The compact JSON of each live record, encoded by the model once per write.
     json: BTreeMap<Key, Vec<u8>>,
     /// Deleted records, for cursors that point at sessions no longer there.
@@ -293,8 +325,35 @@ struct Model {
 
 impl Model {
     fn new(fixtures: Vec<Value>) -> Self {
+        Self::with_store(SessionStore::new(), None, fixtures)
+    }
+
+    /// A model over a durable store in a directory of its own.
+    fn durable(fixtures: Vec<Value>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Self::open(dir.path());
+        Self::with_store(store, Some(dir), fixtures)
+    }
+
+    fn open(dir: &std::path::Path) -> SessionStore {
+        SessionStore::builder()
+            .snapshot_shards(3)
+            .autosave(None)
+            .fsync(FsyncPolicy::Never)
+            .open(dir)
+            .unwrap()
+    }
+
+    fn with_store(
+        store: SessionStore,
+        dir: Option<tempfile::TempDir>,
+        fixtures: Vec<Value>,
+    ) -> Self {
         Self {
-            store: SessionStore::new(),
+            store,
+            dir,
+            messages: BTreeMap::new(),
+            agents: BTreeMap::new(),
             live: BTreeMap::new(),
             json: BTreeMap::new(),
             graveyard: Vec::new(),
@@ -324,11 +383,18 @@ impl Model {
     fn remove_scope(&mut self, keep: impl Fn(&Key) -> bool) -> usize {
         let gone: Vec<Key> = self.live.keys().copied().filter(|k| !keep(k)).collect();
         for k in &gone {
-            let (rec, _) = self.live.remove(k).unwrap();
-            self.json.remove(k);
-            self.graveyard.push(rec);
+            self.remove(*k);
         }
         gone.len()
+    }
+
+    /// Forgets a live session and its history; returns it.
+    fn remove(&mut self, key: Key) -> Option<SessionRecord> {
+        let (rec, _) = self.live.remove(&key)?;
+        self.json.remove(&key);
+        self.messages.remove(&key);
+        self.graveyard.push(rec.clone());
+        Some(rec)
     }
 
     fn insert(&mut self, key: Key, record: SessionRecord) {
@@ -463,12 +529,8 @@ impl Model {
             }
             Op::Delete(key) => {
                 let result = self.store.delete(key.user(), key.agent(), key.id());
-                match self.live.remove(&key) {
-                    Some((rec, _)) => {
-                        self.json.remove(&key);
-                        assert_eq!(*result.unwrap(), rec);
-                        self.graveyard.push(rec);
-                    }
+                match self.remove(key) {
+                    Some(rec) => assert_eq!(*result.unwrap(), rec),
                     None => assert_not_found(result.map(|_| ()), key),
                 }
             }
@@ -479,9 +541,102 @@ impl Model {
             Op::DeleteAll(u) => {
                 let n = self.store.delete_all(USERS[u]).unwrap();
                 assert_eq!(n, self.remove_scope(|k| k.0 != u));
+                self.agents.remove(&u);
             }
             Op::List(ref l) => self.list(l),
+            Op::RegisterAgent(u, a, n) => self.register_agent(u, a, n),
+            Op::UpdateAgent(u, a, n) => self.update_agent(u, a, n),
+            Op::UnregisterAgent(u, a) => self.unregister_agent(u, a),
+            Op::AppendMessage(key, m, t) => self.append_message(key, m, t),
+            Op::Reopen { snapshot } => self.reopen(snapshot),
         }
+    }
+
+    fn register_agent(&mut self, u: usize, a: usize, n: usize) {
+        let mut data = Object::new();
+        data.insert("name".into(), NAMES[n].into());
+        let mut record = AgentRecord::new(USERS[u], data);
+        record.id = AGENTS[a].into();
+        let result = self.store.register_agent(record.clone());
+        let registered = self.agents.entry(u).or_default();
+        if registered.iter().any(|r| r.id == AGENTS[a]) {
+            assert!(
+                matches!(result, Err(StoreError::DuplicateAgent { .. })),
+                "{result:?}"
+            );
+        } else {
+            assert_eq!(*result.unwrap(), record);
+            registered.push(record);
+        }
+    }
+
+    fn unregister_agent(&mut self, u: usize, a: usize) {
+        let result = self.store.unregister_agent(USERS[u], AGENTS[a]);
+        let registered = self.agents.entry(u).or_default();
+        match registered.iter().position(|r| r.id == AGENTS[a]) {
+            Some(i) => {
+                let gone = registered.remove(i);
+                assert_eq!(*result.unwrap(), gone);
+                self.remove_scope(|k| (k.0, k.1) != (u, a));
+            }
+            None => assert!(
+                matches!(result, Err(StoreError::AgentNotFound { .. })),
+                "{result:?}"
+            ),
+        }
+    }
+
+    fn update_agent(&mut self, u: usize, a: usize, n: usize) {
+        let result = self.store.update_agent(USERS[u], AGENTS[a], |d| {
+            d.insert("name".into(), NAMES[n].into());
+        });
+        let registered = self.agents.entry(u).or_default();
+        match registered.iter_mut().find(|r| r.id == AGENTS[a]) {
+            Some(old) => {
+                let new = result.unwrap();
+                assert_eq!(new.name(), Some(NAMES[n]));
+                assert_eq!((&new.id, new.created_at), (&old.id, old.created_at));
+                assert!(new.updated_at >= old.updated_at);
+                *old = AgentRecord::clone(&new);
+            }
+            None => assert!(
+                matches!(result, Err(StoreError::AgentNotFound { .. })),
+                "{result:?}"
+            ),
+        }
+    }
+
+    fn append_message(&mut self, key: Key, m: usize, t: usize) {
+        let mut message = Msg::new("user", Role::User, vec![ContentBlock::text(NAMES[t])]);
+        message.id = MSG_IDS[m].into();
+        let result = self
+            .store
+            .append_message(key.user(), key.agent(), key.id(), message.clone());
+        if !self.live.contains_key(&key) {
+            assert_not_found(result.map(|_| ()), key);
+            return;
+        }
+        let history = self.messages.entry(key).or_default();
+        // As in AgentScope: the id of the last message replaces it.
+        if history.last().is_some_and(|last| last.id == message.id) {
+            history.pop();
+        }
+        history.push(message);
+        assert_eq!(result.unwrap(), history.len() - 1);
+    }
+
+    /// Drops a durable store (after a snapshot, or leaving every change in the journal) and
+    /// opens its directory again; `check_all` then holds the reopened store to the oracle.
+    fn reopen(&mut self, snapshot: bool) {
+        let Some(dir) = &self.dir else { return };
+        if snapshot {
+            self.store.snapshot().unwrap();
+        }
+        // The old store must be gone (its directory unlocked) before the new one opens.
+        self.store = SessionStore::new();
+        self.store = Self::open(dir.path());
+        let recovery = self.store.recovery().unwrap();
+        assert_eq!(recovery.torn_tail, None);
     }
 
     fn check_update(
@@ -706,6 +861,33 @@ impl Model {
         }
         assert_eq!(self.store.len(), self.live.len());
         assert_eq!(self.store.is_empty(), self.live.is_empty());
+        for key in Key::all() {
+            let got = self
+                .store
+                .messages(key.user(), key.agent(), key.id(), 0, usize::MAX);
+            if self.live.contains_key(&key) {
+                let want = self.messages.get(&key).map_or(&[][..], Vec::as_slice);
+                let got: Vec<Msg> = got.unwrap().iter().map(|m| Msg::clone(m)).collect();
+                assert_eq!(got, want, "{key:?}");
+            } else {
+                assert_not_found(got.map(|_| ()), key);
+            }
+        }
+        for (u, user) in USERS.iter().enumerate() {
+            let got: Vec<AgentRecord> = self
+                .store
+                .agents(user)
+                .iter()
+                .map(|a| AgentRecord::clone(a))
+                .collect();
+            let want = self.agents.get(&u).map_or(&[][..], Vec::as_slice);
+            assert_eq!(got, want, "{user}");
+            for (a, agent) in AGENTS.iter().enumerate() {
+                let known = want.iter().any(|r| r.id == *agent)
+                    || self.live.keys().any(|k| (k.0, k.1) == (u, a));
+                assert_eq!(self.store.agent_known(user, agent), known, "{user}/{agent}");
+            }
+        }
     }
 }
 
@@ -769,6 +951,19 @@ proptest! {
             model.apply(op);
             model.check_all();
         }
+    }
+
+    #[test]
+    fn a_durable_store_behaves_like_the_model_across_reopens(
+        ops in proptest::collection::vec(op(), 1..60),
+    ) {
+        let mut model = Model::durable(fixtures());
+        for op in &ops {
+            model.apply(op);
+            model.check_all();
+        }
+        model.reopen(false);
+        model.check_all();
     }
 }
 

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    new_id, AgentState, ChatModelConfig, Extra, SessionConfig, SessionRecord, SessionSource,
+    default_session_name, new_id, AgentState, ChatModelConfig, Extra, SessionConfig, SessionRecord,
+    SessionSource,
 };
 
 /// A session to create (see [`SessionBackend::create`](crate::SessionBackend::create)). Whatever is not set gets AgentScope's default: a uuid4-hex id and
@@ -121,9 +122,7 @@ impl NewSession {
             source_schedule_id: self.source_schedule_id,
             config: SessionConfig {
                 workspace_id: self.workspace_id.unwrap_or_else(new_id),
-                name: self
-                    .name
-                    .unwrap_or_else(|| now.format("%Y-%m-%d %H:%M:%S").to_string()),
+                name: self.name.unwrap_or_else(|| default_session_name(&now)),
                 chat_model_config: self.chat_model_config.map(Box::new),
                 extra: Extra::new(),
             },

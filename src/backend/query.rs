@@ -36,9 +36,20 @@ impl Order {
         Order::UpdatedAsc,
     ];
 
+    /// The names of [`Order::ALL`] ([`Order::as_str`]), in its order.
+    pub const NAMES: [&'static str; 4] = {
+        let mut names = [""; 4];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = Order::ALL[i].as_str();
+            i += 1;
+        }
+        names
+    };
+
     /// The name used in query strings: `created_desc`, `created_asc`, `updated_desc`,
     /// `updated_asc`.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Order::CreatedDesc => "created_desc",
             Order::CreatedAsc => "created_asc",

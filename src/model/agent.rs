@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::extra::Extra;
 use super::ids::new_id;
-use super::tagged::Object;
 use super::timestamp;
+use super::Object;
 
 /// A registered agent, as AgentScope 2.0.0 writes it: `{id, updated_at, created_at, user_id,
 /// data}`. `data` (name, system prompt, context and ReAct configuration) is kept verbatim.

@@ -1,4 +1,4 @@
-//! Identifier and default-value helpers shared by the model.
+//! New identifiers, as AgentScope makes them.
 
 /// A new identifier as AgentScope makes them: a uuid4 in 32 lowercase hex digits.
 ///

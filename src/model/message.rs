@@ -8,8 +8,9 @@ use super::extra::Extra;
 use super::ids::new_id;
 use super::open_enum::open_enum;
 use super::permission::PermissionRule;
-use super::tagged::{self, Object};
+use super::tagged;
 use super::timestamp::now_naive_string;
+use super::Object;
 
 open_enum! {
     /// Who wrote a message.

@@ -37,4 +37,4 @@ pub use timestamp::{format_timestamp, parse_timestamp};
 /// (insertion-ordered).
 pub type Object = serde_json::Map<String, serde_json::Value>;
 
-pub(crate) use timestamp::{now, truncate_micros};
+pub(crate) use timestamp::{default_session_name, now, truncate_micros};

@@ -7,8 +7,8 @@ use super::extra::Extra;
 use super::ids::new_id;
 use super::open_enum::open_enum;
 use super::state::AgentState;
-use super::tagged::Object;
 use super::timestamp;
+use super::Object;
 
 open_enum! {
     /// What created a session. Newer servers add values (`channel`); they are kept.
@@ -96,9 +96,10 @@ pub struct SessionConfig {
     pub extra: Extra,
 }
 
-/// AgentScope's default session name: the creation time as `YYYY-MM-DD HH:MM:SS`.
-pub(crate) fn default_name() -> String {
-    super::timestamp::session_name(&Utc::now())
+/// The name of a session read without one: named as if created now (see
+/// [`timestamp::default_session_name`]).
+fn default_name() -> String {
+    timestamp::default_session_name(&timestamp::now())
 }
 
 /// The chat model a session uses.

@@ -9,8 +9,8 @@ use super::ids::new_id;
 use super::message::{Msg, TextOrBlocks};
 use super::open_enum::open_enum;
 use super::permission::PermissionContext;
-use super::tagged::Object;
 use super::timestamp::now_naive_string;
+use super::Object;
 
 /// An agent's saved state: summary, context, permissions, tool cache and tasks.
 ///

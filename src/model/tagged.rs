@@ -2,10 +2,9 @@
 
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize as _, Deserializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-/// A JSON object, in the order it was written.
-pub(crate) type Object = Map<String, Value>;
+use super::Object;
 
 /// Deserializes a JSON object, with a clear error for anything else.
 pub(crate) fn object<'de, D: Deserializer<'de>>(d: D, what: &str) -> Result<Object, D::Error> {

@@ -42,11 +42,7 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
 /// assert_eq!(format_timestamp(&t), "2026-11-28T10:12:39Z");
 /// ```
 pub fn format_timestamp(t: &DateTime<Utc>) -> String {
-    let mut buf = [0; MAX_LEN];
-    match write(t, RFC3339_Z, &mut buf) {
-        Some(s) => s.to_owned(),
-        None => slow(t, RFC3339_Z),
-    }
+    formatted(t, RFC3339_Z, str::to_owned)
 }
 
 /// How a timestamp is written.
@@ -71,6 +67,13 @@ const RFC3339_Z: Layout = Layout {
 const NAIVE_MICROS: Layout = Layout {
     sep: b'T',
     always_fraction: true,
+    zulu: false,
+};
+
+/// A default session name: `2026-11-28 10:12:39`.
+const SESSION_NAME: Layout = Layout {
+    sep: b' ',
+    always_fraction: false,
     zulu: false,
 };
 
@@ -109,6 +112,16 @@ fn write<'b>(t: &DateTime<Utc>, layout: Layout, buf: &'b mut [u8; MAX_LEN]) -> O
         len += 1;
     }
     std::str::from_utf8(&buf[..len]).ok()
+}
+
+/// Hands `t` written in `layout` to `f`: from a buffer on the stack where [`write`] can write
+/// it, else from chrono's general formatter.
+fn formatted<R>(t: &DateTime<Utc>, layout: Layout, f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = [0; MAX_LEN];
+    match write(t, layout, &mut buf) {
+        Some(text) => f(text),
+        None => f(&slow(t, layout)),
+    }
 }
 
 /// Fills `out` with the last `out.len()` decimal digits of `n`, zero-padded.
@@ -151,11 +164,7 @@ pub(crate) fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// `serialize_with` for a record timestamp.
 pub(crate) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    let mut buf = [0; MAX_LEN];
-    match write(t, RFC3339_Z, &mut buf) {
-        Some(text) => s.serialize_str(text),
-        None => s.serialize_str(&slow(t, RFC3339_Z)),
-    }
+    formatted(t, RFC3339_Z, |text| s.serialize_str(text))
 }
 
 /// `deserialize_with` for a record timestamp.
@@ -180,27 +189,12 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Ut
 /// A naive ISO-8601 string of the current time, as AgentScope writes a message's or a task's
 /// `created_at` (`2026-11-28T10:30:10.982368`).
 pub(crate) fn now_naive_string() -> String {
-    let t = Utc::now();
-    let mut buf = [0; MAX_LEN];
-    match write(&t, NAIVE_MICROS, &mut buf) {
-        Some(s) => s.to_owned(),
-        None => slow(&t, NAIVE_MICROS),
-    }
+    formatted(&Utc::now(), NAIVE_MICROS, str::to_owned)
 }
 
-/// AgentScope's default session name: `t` as `YYYY-MM-DD HH:MM:SS`.
-pub(crate) fn session_name(t: &DateTime<Utc>) -> String {
-    let layout = Layout {
-        sep: b' ',
-        always_fraction: false,
-        zulu: false,
-    };
-    let t = t.trunc_subsecs(0);
-    let mut buf = [0; MAX_LEN];
-    match write(&t, layout, &mut buf) {
-        Some(s) => s.to_owned(),
-        None => slow(&t, layout),
-    }
+/// AgentScope's default name of a session created at `t`: `YYYY-MM-DD HH:MM:SS`.
+pub(crate) fn default_session_name(t: &DateTime<Utc>) -> String {
+    formatted(&t.trunc_subsecs(0), SESSION_NAME, str::to_owned)
 }
 
 #[cfg(test)]
@@ -240,7 +234,7 @@ mod tests {
             .and_utc();
         assert_eq!(format_timestamp(&leap), "2016-12-31T23:59:60.500000Z");
         assert_eq!(
-            session_name(&Utc.with_ymd_and_hms(2026, 11, 29, 7, 5, 9).unwrap()),
+            default_session_name(&Utc.with_ymd_and_hms(2026, 11, 29, 7, 5, 9).unwrap()),
             "2026-11-29 07:05:09"
         );
     }

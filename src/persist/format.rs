@@ -88,21 +88,36 @@ pub(crate) fn agents_file_name(generation: u64) -> String {
     format!("agents-{generation:016}.json")
 }
 
-/// Encodes the agents file, one agent per line.
-pub(crate) fn encode_agents(agents: &[std::sync::Arc<AgentRecord>]) -> Vec<u8> {
+/// A snapshot file: `{"format":…,"version":…,"<list>":[`, each item on a line of its own
+/// (written by `write_item`), then `]}`.
+fn encode_file<T>(
+    format: &str,
+    list: &str,
+    items: impl IntoIterator<Item = T>,
+    mut write_item: impl FnMut(&mut Vec<u8>, T),
+) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(b"{\"format\":\"");
-    out.extend_from_slice(AGENTS_FORMAT.as_bytes());
+    out.extend_from_slice(format.as_bytes());
     out.extend_from_slice(b"\",\"version\":");
     out.extend_from_slice(FORMAT_VERSION.to_string().as_bytes());
-    out.extend_from_slice(b",\"agents\":[");
-    for (i, a) in agents.iter().enumerate() {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(list.as_bytes());
+    out.extend_from_slice(b"\":[");
+    for (i, item) in items.into_iter().enumerate() {
         out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
-        // Agent records are plain data with string map keys: they always serialize.
-        out.extend_from_slice(&serde_json::to_vec(&**a).unwrap_or_default());
+        write_item(&mut out, item);
     }
     out.extend_from_slice(b"\n]}\n");
     out
+}
+
+/// Encodes the agents file, one agent per line.
+pub(crate) fn encode_agents(agents: &[std::sync::Arc<AgentRecord>]) -> Vec<u8> {
+    encode_file(AGENTS_FORMAT, "agents", agents, |out, a| {
+        // Agent records are plain data with string map keys: they always serialize.
+        out.extend_from_slice(&serde_json::to_vec(&**a).unwrap_or_default());
+    })
 }
 
 /// Reads the agents file.
@@ -115,8 +130,8 @@ pub(crate) fn decode_agents(path: &Path, bytes: &[u8]) -> Result<Vec<AgentRecord
     Ok(file.agents)
 }
 
-/// Whether `name` is a shard file's or an agents file's name.
-pub(crate) fn is_shard_file_name(name: &Path) -> bool {
+/// Whether `name` is a snapshot file's name: a shard file's or an agents file's.
+pub(crate) fn is_snapshot_file_name(name: &Path) -> bool {
     let stem = name.file_name().and_then(|n| n.to_str());
     stem.is_some_and(|n| n.starts_with("shard-") || n.starts_with("agents-"))
         && name
@@ -135,14 +150,7 @@ pub(crate) struct StoredRef<'a> {
 
 /// Encodes a shard file from sessions' cached JSON.
 pub(crate) fn encode_shard<'a>(sessions: impl ExactSizeIterator<Item = StoredRef<'a>>) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(b"{\"format\":\"");
-    out.extend_from_slice(SHARD_FORMAT.as_bytes());
-    out.extend_from_slice(b"\",\"version\":");
-    out.extend_from_slice(FORMAT_VERSION.to_string().as_bytes());
-    out.extend_from_slice(b",\"sessions\":[");
-    for (i, s) in sessions.enumerate() {
-        out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+    encode_file(SHARD_FORMAT, "sessions", sessions, |out, s| {
         out.extend_from_slice(b"{\"version\":");
         out.extend_from_slice(s.version.to_string().as_bytes());
         out.extend_from_slice(b",\"record\":");
@@ -153,9 +161,7 @@ pub(crate) fn encode_shard<'a>(sessions: impl ExactSizeIterator<Item = StoredRef
             out.extend_from_slice(&serde_json::to_vec(s.messages).unwrap_or_default());
         }
         out.push(b'}');
-    }
-    out.extend_from_slice(b"\n]}\n");
-    out
+    })
 }
 
 /// A session read from a shard file.

@@ -24,10 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
-use serde::{Deserialize, Serialize};
 
-use super::files;
-use crate::model::{AgentRecord, Msg, SessionRecord};
+use super::files::{self, io_error};
+use super::journal_format::file_name;
 use crate::StoreError;
 
 /// When the journal is fsynced.
@@ -52,80 +51,6 @@ pub enum FsyncPolicy {
     /// Never fsynced except at snapshots and close: a power loss may lose anything since the
     /// last snapshot.
     Never,
-}
-
-/// One journal line.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub(crate) enum Op {
-    /// The session, in full, as it now is.
-    Put {
-        version: u64,
-        record: Box<SessionRecord>,
-    },
-    /// These sessions of (user, agent) are gone, with their messages.
-    Del {
-        user_id: String,
-        agent_id: String,
-        ids: Vec<String>,
-    },
-    /// Message `index` of a session's history is this, and the history ends with it.
-    Msg {
-        user_id: String,
-        agent_id: String,
-        session_id: String,
-        index: usize,
-        message: Box<Msg>,
-    },
-    /// The registered agent, in full, as it now is.
-    AgentPut { record: Box<AgentRecord> },
-    /// These agents of a user are no longer registered.
-    AgentDel { user_id: String, ids: Vec<String> },
-}
-
-/// A journal line: `op` serialized, with its newline. Strings, numbers and records whose maps
-/// have string keys always serialize, so this cannot fail.
-pub(crate) fn line(op: &Op) -> Vec<u8> {
-    let mut out = serde_json::to_vec(op).unwrap_or_default();
-    out.push(b'\n');
-    out
-}
-
-/// The line of a `msg` op from its parts, the message already encoded (outside any lock).
-pub(crate) fn msg_line(
-    user_id: &str,
-    agent_id: &str,
-    session_id: &str,
-    index: usize,
-    message_json: &[u8],
-) -> Vec<u8> {
-    let head = serde_json::json!({
-        "op": "msg",
-        "user_id": user_id,
-        "agent_id": agent_id,
-        "session_id": session_id,
-        "index": index,
-    });
-    let mut out = serde_json::to_vec(&head).unwrap_or_default();
-    out.pop(); // the closing brace
-    out.extend_from_slice(b",\"message\":");
-    out.extend_from_slice(message_json);
-    out.extend_from_slice(b"}\n");
-    out
-}
-
-/// The name of journal number `n`.
-pub(crate) fn file_name(n: u64) -> String {
-    format!("journal-{n:016}.jsonl")
-}
-
-/// The number of a journal file name, if it is one.
-pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("journal-")?.strip_suffix(".jsonl")?;
-    if digits.len() != 16 {
-        return None;
-    }
-    digits.parse().ok()
 }
 
 #[derive(Debug)]
@@ -190,14 +115,8 @@ impl Journal {
     /// Opens journal number `number` in `dir` for appending.
     pub(crate) fn open(dir: &Path, number: u64, policy: FsyncPolicy) -> Result<Self, StoreError> {
         let path = dir.join(file_name(number));
-        let file = files::open_append(&path).map_err(|source| StoreError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        files::sync_dir(dir).map_err(|source| StoreError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        let file = files::open_append(&path).map_err(io_error(&path))?;
+        files::sync_dir(dir).map_err(io_error(dir))?;
         Ok(Self {
             dir: dir.to_path_buf(),
             policy,
@@ -235,33 +154,7 @@ impl Journal {
         StoreError::Poisoned { reason }
     }
 
-    /// Appends a `put` line made of the record's cached JSON; returns its sequence number.
-    pub(crate) fn append_put(&self, version: u64, record_json: &[u8]) -> u64 {
-        let mut p = self.pending.lock();
-        p.bytes.extend_from_slice(b"{\"op\":\"put\",\"version\":");
-        p.bytes.extend_from_slice(version.to_string().as_bytes());
-        p.bytes.extend_from_slice(b",\"record\":");
-        p.bytes.extend_from_slice(record_json);
-        p.bytes.extend_from_slice(b"}\n");
-        p.seq += 1;
-        p.seq
-    }
-
-    /// Appends a `del` line; returns its sequence number.
-    pub(crate) fn append_del<'a>(
-        &self,
-        user_id: &str,
-        agent_id: &str,
-        ids: impl IntoIterator<Item = &'a str>,
-    ) -> u64 {
-        self.append_line(&line(&Op::Del {
-            user_id: user_id.to_owned(),
-            agent_id: agent_id.to_owned(),
-            ids: ids.into_iter().map(str::to_owned).collect(),
-        }))
-    }
-
-    /// Appends a whole line (with its newline); returns its sequence number.
+    /// Appends a line (made by an encoder of `journal_format`); returns its sequence number.
     pub(crate) fn append_line(&self, line: &[u8]) -> u64 {
         let mut p = self.pending.lock();
         p.bytes.extend_from_slice(line);
@@ -349,12 +242,8 @@ impl Journal {
         self.flush_locked(&mut f, true)?;
         let number = f.number + 1;
         let path = self.dir.join(file_name(number));
-        let io = |source| StoreError::Io {
-            path: path.clone(),
-            source,
-        };
-        let file = files::open_append(&path).map_err(io)?;
-        files::sync_dir(&self.dir).map_err(io)?;
+        let file = files::open_append(&path).map_err(io_error(&path))?;
+        files::sync_dir(&self.dir).map_err(io_error(&path))?;
         f.file = file;
         f.path = path;
         f.number = number;
@@ -391,10 +280,7 @@ impl Journal {
         result.map_err(|source| {
             f.failed = Some(format!("{}: {source}", f.path.display()));
             self.poisoned.store(true, Ordering::Release);
-            StoreError::Io {
-                path: f.path.clone(),
-                source,
-            }
+            io_error(&f.path)(source)
         })
     }
 }

@@ -5,6 +5,7 @@ mod async_commit;
 mod files;
 mod format;
 mod journal;
+mod journal_format;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -16,14 +17,18 @@ use parking_lot::Mutex;
 use crate::StoreError;
 
 pub(crate) use async_commit::Commit;
-pub(crate) use files::{remove_temp_files, sync_dir, write_atomic, write_renamed};
+pub(crate) use files::{
+    cut_file, io_error, remove_replaced_files, remove_temp_files, split_path, sync_dir,
+    write_atomic, write_renamed,
+};
 pub(crate) use format::{
     agents_file_name, corrupt, corrupt_at, decode_agents, decode_shard, encode_agents,
-    encode_shard, is_shard_file_name, shard_file_name, Manifest, ShardRef, StoredRef, MANIFEST,
+    encode_shard, shard_file_name, Manifest, ShardRef, StoredRef, MANIFEST,
 };
 pub use journal::FsyncPolicy;
-pub(crate) use journal::{
-    line as journal_line, msg_line, parse_file_name as parse_journal_name, Journal, Op,
+pub(crate) use journal::Journal;
+pub(crate) use journal_format::{
+    agent_del_line, agent_put_line, del_line, journal_files, msg_line, put_line, read_journal, Op,
 };
 
 /// What `open` found and repaired.
@@ -136,13 +141,8 @@ impl Durable {
         if let Some(c) = self.committer.get() {
             return Ok(c.commit(seq));
         }
-        let started =
-            async_commit::Committer::start(Arc::clone(&self.journal)).map_err(|source| {
-                StoreError::Io {
-                    path: self.dir.clone(),
-                    source,
-                }
-            })?;
+        let started = async_commit::Committer::start(Arc::clone(&self.journal))
+            .map_err(io_error(&self.dir))?;
         // A racing first writer may have started one too: one is kept, the other stopped.
         Ok(self.committer.get_or_init(|| started).commit(seq))
     }
@@ -153,22 +153,18 @@ pub(crate) const LOCK: &str = "LOCK";
 
 /// Creates `dir` if needed and takes its lock, or fails with `Locked`.
 pub(crate) fn lock_dir(dir: &Path) -> Result<File, StoreError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| StoreError::Io { path, source }
-    };
-    fs::create_dir_all(dir).map_err(io(dir))?;
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
     let path = dir.join(LOCK);
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(io(&path))?;
+        .map_err(io_error(&path))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked { path }),
-        Err(fs::TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
+        Err(fs::TryLockError::Error(source)) => Err(io_error(&path)(source)),
     }
 }
 
@@ -184,57 +180,4 @@ pub(crate) fn shard_of(user_id: &str, agent_id: &str, shards: usize) -> usize {
     #[allow(clippy::cast_possible_truncation)]
     let shard = (h % shards.max(1) as u64) as usize;
     shard
-}
-
-/// One journal file's lines, parsed; a torn last line is returned apart.
-pub(crate) struct JournalContents {
-    pub(crate) ops: Vec<Op>,
-    /// (line number, byte offset where it starts, its length) of a torn last line.
-    pub(crate) torn: Option<(usize, usize, usize)>,
-}
-
-/// Reads a journal file. A last line without its newline, or that does not parse, is torn
-/// (allowed only where `may_be_torn`); damage anywhere else is `Corrupt`.
-pub(crate) fn read_journal(path: &Path, may_be_torn: bool) -> Result<JournalContents, StoreError> {
-    let bytes = fs::read(path).map_err(|source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut ops = Vec::new();
-    let mut start = 0;
-    let mut line_no = 0;
-    while start < bytes.len() {
-        line_no += 1;
-        let end = bytes[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|i| start + i);
-        let line = &bytes[start..end.unwrap_or(bytes.len())];
-        let is_last = end.is_none_or(|e| e + 1 >= bytes.len());
-        let parsed = if end.is_none() {
-            None // no newline: the append never finished
-        } else {
-            Some(serde_json::from_slice::<Op>(line))
-        };
-        match parsed {
-            Some(Ok(op)) => ops.push(op),
-            Some(Err(_)) | None if is_last && may_be_torn => {
-                return Ok(JournalContents {
-                    ops,
-                    torn: Some((line_no, start, bytes.len() - start)),
-                });
-            }
-            Some(Err(e)) => return Err(corrupt_at(path, line_no, e.column(), e.to_string())),
-            None => {
-                return Err(corrupt_at(
-                    path,
-                    line_no,
-                    line.len() + 1,
-                    "the line has no end, but a later journal exists".to_owned(),
-                ))
-            }
-        }
-        start = end.map_or(bytes.len(), |e| e + 1);
-    }
-    Ok(JournalContents { ops, torn: None })
 }

@@ -3,9 +3,12 @@
 //! Validation failures answer 422 with `{"detail": [{type, loc, msg, input[, ctx]}, ...]}`;
 //! every other refusal answers `{"detail": "<text>"}` with its status. Store failures are
 //! mapped deliberately: what the client can fix says so; what it cannot (I/O, a poisoned
-//! journal) answers 503 with a generic text and is reported on stderr, never to the client.
+//! journal) answers 503 with a generic text, never the error itself. That error rides on the
+//! response's extensions to [`log_store_errors`], the layer that logs it (with `tracing`).
 
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use std::sync::Arc;
+
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::json::Json;
@@ -23,6 +26,21 @@ pub(crate) enum ApiError {
         detail: String,
         headers: Vec<(HeaderName, HeaderValue)>,
     },
+    /// 503 for a store failure the client can do nothing about; the failure is logged, not
+    /// answered.
+    Unavailable(StoreError),
+}
+
+/// A store failure behind a 503, in the response's extensions for [`log_store_errors`].
+#[derive(Clone, Debug)]
+struct StoreFailure(Arc<StoreError>);
+
+/// The layer that logs the store failure behind a 503 (see [`ApiError::Unavailable`]).
+pub(crate) async fn log_store_errors(method: Method, uri: Uri, response: Response) -> Response {
+    if let Some(StoreFailure(err)) = response.extensions().get() {
+        tracing::error!(%method, path = uri.path(), error = %err, "the session store failed");
+    }
+    response
 }
 
 impl ApiError {
@@ -68,11 +86,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "Not Found")
     }
 
-    pub(crate) fn method_not_allowed(allow: &'static str) -> Self {
+    /// 405 with the methods the path allows (method names: always a valid header value).
+    pub(crate) fn method_not_allowed(allow: &str) -> Self {
         ApiError::Detail {
             status: StatusCode::METHOD_NOT_ALLOWED,
             detail: "Method Not Allowed".into(),
-            headers: vec![(header::ALLOW, HeaderValue::from_static(allow))],
+            headers: HeaderValue::from_str(allow)
+                .map(|v| (header::ALLOW, v))
+                .into_iter()
+                .collect(),
         }
     }
 
@@ -140,15 +162,9 @@ impl ApiError {
                 S::UNPROCESSABLE_ENTITY,
                 format!("Invalid cursor: {reason}."),
             ),
-            other => {
-                // I/O, a damaged or locked directory, a poisoned journal: nothing the client
-                // can fix, and nothing it should see.
-                eprintln!("agent-sessions: store error: {other}");
-                Self::new(
-                    S::SERVICE_UNAVAILABLE,
-                    "The session store is unavailable; try again later.",
-                )
-            }
+            // I/O, a damaged or locked directory, a poisoned journal: nothing the client can
+            // fix, and nothing it should see.
+            other => Self::Unavailable(other),
         }
     }
 }
@@ -179,6 +195,17 @@ impl IntoResponse for ApiError {
                 response.headers_mut().extend(headers);
                 response
             }
+            ApiError::Unavailable(err) => {
+                let mut response = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The session store is unavailable; try again later.",
+                )
+                .into_response();
+                response
+                    .extensions_mut()
+                    .insert(StoreFailure(Arc::new(err)));
+                response
+            }
         }
     }
 }
@@ -200,14 +227,74 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 mod tests {
     use super::*;
 
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    /// A log sink for one test.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What the logging layer writes for the answer to `err`.
+    fn logged(err: StoreError) -> String {
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let response = ApiError::from_store(err).into_response();
+            block_on(log_store_errors(
+                Method::PATCH,
+                Uri::from_static("/sessions/s1"),
+                response,
+            ))
+        });
+        let bytes = sink.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn the_layer_logs_what_a_503_hides_and_nothing_else() {
+        let io = StoreError::Io {
+            path: "/secret/journal".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        let log = logged(io);
+        assert!(log.contains("ERROR"), "{log}");
+        assert!(
+            log.contains("/secret/journal") && log.contains("disk full"),
+            "{log}"
+        );
+        assert!(
+            log.contains("PATCH") && log.contains("/sessions/s1"),
+            "{log}"
+        );
+        let not_found = StoreError::NotFound {
+            user_id: "u".into(),
+            agent_id: "a".into(),
+            id: "s".into(),
+        };
+        assert_eq!(logged(not_found), "");
+    }
+
     fn rendered(err: StoreError) -> (u16, String) {
         let response = ApiError::from_store(err).into_response();
         let status = response.status().as_u16();
-        let body = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(axum::body::to_bytes(response.into_body(), usize::MAX))
-            .unwrap();
+        let body = block_on(axum::body::to_bytes(response.into_body(), usize::MAX)).unwrap();
         (status, String::from_utf8(body.to_vec()).unwrap())
     }
 

@@ -12,6 +12,8 @@ use std::fmt::Write as _;
 
 use indexmap::IndexMap;
 
+use crate::encode::MAX_JSON_DEPTH;
+
 /// A decoded JSON value, kept as Python's `json` module decodes it.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Json {
@@ -46,12 +48,6 @@ pub(crate) enum BodyError {
     /// Not text, or nested too deeply: the reference answers 400.
     Unreadable,
 }
-
-/// Bodies nested deeper than this are refused as the reference refuses much deeper ones (a
-/// `RecursionError`: 400). The reference's limit is near 1000; this one is lower so that every
-/// stored record stays within `serde_json`'s recursion limit (128) when a durable store reads
-/// its files back: a body's depth plus the record's and the files' wrapping stays below it.
-pub(crate) const MAX_DEPTH: usize = 100;
 
 /// Decodes a request body as `json.loads(body_bytes)` would.
 pub(crate) fn parse_body(bytes: &[u8]) -> Result<Json, BodyError> {
@@ -127,8 +123,12 @@ impl Parser<'_> {
         self.err("Out of range float values are not JSON compliant", i)
     }
 
+    /// Bodies nested deeper than the store's limit ([`MAX_JSON_DEPTH`]) are refused as the
+    /// reference refuses much deeper ones (a `RecursionError`: 400). The reference's limit is
+    /// near 1000; the store's is lower so that its files stay within what `serde_json` reads
+    /// back.
     fn nested(&mut self, i: usize, f: fn(&mut Self, usize) -> Step) -> Step {
-        if self.depth >= MAX_DEPTH {
+        if self.depth >= MAX_JSON_DEPTH {
             return Err(BodyError::Unreadable);
         }
         self.depth += 1;
@@ -528,9 +528,171 @@ mod tests {
         assert_eq!(parse_body(b"{\"a\":\"\xff\"}"), Err(BodyError::Unreadable));
         assert_eq!(parse(&"[".repeat(10_000)), Err(BodyError::Unreadable));
         let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-        assert!(parse(&deep(MAX_DEPTH)).is_ok());
-        assert_eq!(parse(&deep(MAX_DEPTH + 1)), Err(BodyError::Unreadable));
+        assert!(parse(&deep(MAX_JSON_DEPTH)).is_ok());
+        assert_eq!(parse(&deep(MAX_JSON_DEPTH + 1)), Err(BodyError::Unreadable));
         assert!(matches!(parse("NaN"), Err(BodyError::Decode(_))));
         assert!(matches!(parse("[1e999]"), Err(BodyError::Decode(_))));
+    }
+}
+
+/// The same random documents, valid and almost valid, go to [`parse`] and to `serde_json`:
+/// both must accept or both refuse, and what both accept must be the same value.
+///
+/// Where Python's `json` and `serde_json` differ by design, the test says so and compares
+/// around it: a lone surrogate escape (`"\ud800"`), which Python keeps (here U+FFFD) and
+/// `serde_json` refuses; `-0`, an integer 0 to Python, a float -0.0 to `serde_json`; and the
+/// last bit of a float `serde_json` rounds differently (it is built without
+/// `float_roundtrip`).
+#[cfg(test)]
+mod agrees_with_serde_json {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// A JSON value within the depth limit: strings with quotes, escapes, controls and
+    /// non-ASCII text; integers of any `i64`; floats of few digits (exact in both).
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            (-999_999i64..999_999, -12i32..12)
+                .prop_map(|(m, e)| Value::from(format!("{m}e{e}").parse::<f64>().unwrap())),
+            "[a-z\"\\\\/\u{1}\n\t\u{e9}\u{1f600} ]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 48, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec(("[a-z\"\\\\]{0,4}", inner), 0..5)
+                    .prop_map(|kvs| Value::Object(kvs.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A change to a document that usually breaks it, sometimes subtly. Positions count
+    /// characters, or (`Beside`, `Unmark`) the document's punctuation (`[]{},:"`), where most
+    /// of the grammar's edge cases are: `[1,]`, `{"a" 1}`, `[,1]`.
+    #[derive(Clone, Debug)]
+    enum Edit {
+        Insert(usize, char),
+        Delete(usize),
+        Replace(usize, char),
+        Truncate(usize),
+        /// Inserts a character just before (or after) punctuation mark `.0`.
+        Beside(usize, bool, char),
+        /// Deletes punctuation mark `.0`.
+        Unmark(usize),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        let any_char = prop::sample::select(vec![
+            ',', ':', '[', ']', '{', '}', '"', '\\', '0', '1', '-', '+', '.', 'e', 'E', 'u', 'n',
+            't', ' ', '\n', '\u{1}', '\u{7f}', 'x',
+        ]);
+        let punctuation = prop::sample::select(vec![',', ':', '[', ']', '{', '}', '"', ' ']);
+        prop_oneof![
+            1 => (any::<usize>(), any_char.clone()).prop_map(|(i, c)| Edit::Insert(i, c)),
+            1 => any::<usize>().prop_map(Edit::Delete),
+            1 => (any::<usize>(), any_char).prop_map(|(i, c)| Edit::Replace(i, c)),
+            1 => any::<usize>().prop_map(Edit::Truncate),
+            3 => (any::<usize>(), any::<bool>(), punctuation)
+                .prop_map(|(i, after, c)| Edit::Beside(i, after, c)),
+            2 => any::<usize>().prop_map(Edit::Unmark),
+        ]
+    }
+
+    fn apply(text: &str, edit: &Edit) -> String {
+        let mut chars: Vec<char> = text.chars().collect();
+        let at = |i: usize, n: usize| if n == 0 { 0 } else { i % n };
+        let marks: Vec<usize> = (0..chars.len())
+            .filter(|&i| "[]{},:\"".contains(chars[i]))
+            .collect();
+        match *edit {
+            Edit::Beside(k, after, c) if !marks.is_empty() => {
+                let i = marks[k % marks.len()] + usize::from(after);
+                chars.insert(i, c);
+            }
+            Edit::Unmark(k) if !marks.is_empty() => {
+                chars.remove(marks[k % marks.len()]);
+            }
+            Edit::Insert(i, c) => chars.insert(at(i, chars.len() + 1), c),
+            Edit::Delete(i) if !chars.is_empty() => {
+                chars.remove(at(i, chars.len()));
+            }
+            Edit::Replace(i, c) if !chars.is_empty() => {
+                let i = at(i, chars.len());
+                chars[i] = c;
+            }
+            Edit::Truncate(i) => chars.truncate(at(i, chars.len() + 1)),
+            Edit::Delete(_) | Edit::Replace(..) | Edit::Beside(..) | Edit::Unmark(_) => {}
+        }
+        chars.into_iter().collect()
+    }
+
+    /// Whether `text` holds a `\uD800`-`\uDFFF` escape, which Python and `serde_json` read
+    /// differently (a paired one decodes alike, but an edit may unpair it).
+    fn has_surrogate_escape(text: &str) -> bool {
+        text.match_indices("\\u").any(|(i, _)| {
+            text.get(i + 2..i + 6)
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .is_some_and(|n| (0xd800..=0xdfff).contains(&n))
+        })
+    }
+
+    /// Equal values, but for the sign and kind of a zero and the last bits of a float.
+    fn same(ours: &Value, theirs: &Value) -> bool {
+        match (ours, theirs) {
+            (Value::Number(a), Value::Number(b)) => {
+                if a == b {
+                    return true;
+                }
+                let (Some(x), Some(y)) = (a.as_f64(), b.as_f64()) else {
+                    return false;
+                };
+                let zero = x == 0.0 && y == 0.0;
+                let float = a.is_f64() && b.is_f64();
+                zero || (float && (x - y).abs() <= x.abs().max(y.abs()) * 4.0 * f64::EPSILON)
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
+            }
+            (Value::Object(a), Value::Object(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|((k, x), (l, y))| k == l && same(x, y))
+            }
+            (a, b) => a == b,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        #[test]
+        fn both_accept_and_refuse_alike_with_equal_values(
+            doc in value(),
+            pretty: bool,
+            edits in prop::collection::vec(edit(), 0..3),
+        ) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&doc).unwrap()
+            } else {
+                serde_json::to_string(&doc).unwrap()
+            };
+            let text = edits.iter().fold(text, |t, e| apply(&t, e));
+            prop_assume!(!has_surrogate_escape(&text));
+            let ours = parse(&text);
+            let theirs = serde_json::from_str::<Value>(&text);
+            match (&ours, &theirs) {
+                (Ok(a), Ok(b)) => {
+                    let a = a.to_value();
+                    prop_assert!(same(&a, b), "{text:?}: ours {a}, serde_json {b}");
+                }
+                (Err(_), Err(_)) => {}
+                _ => prop_assert!(false, "{text:?}: ours {ours:?}, serde_json {theirs:?}"),
+            }
+            if edits.is_empty() {
+                prop_assert!(ours.is_ok(), "a valid document was refused: {text:?}");
+            }
+        }
     }
 }

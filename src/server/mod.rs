@@ -1,5 +1,5 @@
 //! The HTTP server (feature `server`): AgentScope 2.0.0's session API over any
-//! [`SessionBackend`]: the in-memory [`SessionStore`], a durable one, or Redis.
+//! [`SessionBackend`]: the in-memory [`SessionStore`](crate::SessionStore), a durable one, or Redis.
 //!
 //! [`router`] answers exactly as the reference (the AgentScope 2.0.0 `FastAPI` app) does on its
 //! routes `/sessions/...` and `/agent/...`: the same statuses, bodies, `FastAPI` 422 error
@@ -171,7 +171,10 @@ pub fn router_with(backend: impl IntoBackend, options: &Options) -> Router {
         max_body_bytes: options.max_body_bytes,
         identity: options.identity.clone(),
     };
-    Router::new().fallback(routes::dispatch).with_state(app)
+    Router::new()
+        .fallback(routes::dispatch)
+        .layer(axum::middleware::map_response(errors::log_store_errors))
+        .with_state(app)
 }
 
 /// Serves [`router(backend)`](router) on `listener` until `shutdown` completes, then

@@ -92,12 +92,12 @@ pub(crate) enum Ty {
 pub(crate) struct Field {
     pub name: &'static str,
     pub ty: Ty,
-    pub default: Default,
+    pub default: IfAbsent,
 }
 
-/// What an absent field becomes.
+/// What an absent field becomes: its default, or an error.
 #[derive(Debug)]
-pub(crate) enum Default {
+pub(crate) enum IfAbsent {
     /// Absent is an error.
     Required,
     /// `None`.
@@ -198,12 +198,12 @@ pub(crate) fn validate_model(
         loc.push(Loc::from(field.name));
         let value = match (map.get(field.name), &field.default) {
             (Some(v), _) => validate(&field.ty, v, loc, errors),
-            (None, Default::Required) => {
+            (None, IfAbsent::Required) => {
                 errors.missing(loc, input.clone());
                 None
             }
-            (None, Default::Null) => Some(Value::Null),
-            (None, Default::Value(make)) => Some(make()),
+            (None, IfAbsent::Null) => Some(Value::Null),
+            (None, IfAbsent::Value(make)) => Some(make()),
         };
         loc.pop();
         match value {

@@ -7,7 +7,7 @@ use super::SessionStore;
 use crate::backend::agent_not_found;
 use crate::encode::encode_json;
 use crate::model::{now, truncate_micros, AgentRecord, Object};
-use crate::persist::{journal_line, Op};
+use crate::persist::{agent_del_line, agent_put_line};
 use crate::StoreError;
 
 impl SessionStore {
@@ -36,7 +36,7 @@ impl SessionStore {
         record.created_at = truncate_micros(record.created_at);
         record.updated_at = truncate_micros(record.updated_at);
         let record = Arc::new(record);
-        let line = self.agent_put_line(&record)?;
+        let line = self.encode_agent(&record)?;
         let seq = {
             let mut agents = self
                 .inner
@@ -50,7 +50,7 @@ impl SessionStore {
                 });
             }
             agents.insert(record.id.as_str().into(), Arc::clone(&record));
-            line.and_then(|l| self.log_agent_line(&l))
+            self.log_agent(line)
         };
         self.commit(seq)?;
         Ok(record)
@@ -104,7 +104,7 @@ impl SessionStore {
             f(&mut copy.data);
             copy.updated_at = now().max(current.updated_at);
             let record = Arc::new(copy);
-            let line = self.agent_put_line(&record)?;
+            let line = self.encode_agent(&record)?;
             let seq = {
                 let mut agents = self.inner.agents.get_mut(user_id).ok_or_else(not_found)?;
                 let slot = agents.get_mut(id).ok_or_else(not_found)?;
@@ -112,7 +112,7 @@ impl SessionStore {
                     continue; // changed meanwhile: run f again on the new version
                 }
                 *slot = Arc::clone(&record);
-                line.and_then(|l| self.log_agent_line(&l))
+                self.log_agent(line)
             };
             self.commit(seq)?;
             return Ok(record);
@@ -131,7 +131,7 @@ impl SessionStore {
         let (removed, seq) = {
             let mut agents = self.inner.agents.get_mut(user_id).ok_or_else(not_found)?;
             let removed = agents.shift_remove(id).ok_or_else(not_found)?;
-            let seq = self.log_agent_del(user_id, [id]);
+            let seq = self.log_agent(self.journal_line(|| agent_del_line(user_id, [id])));
             (removed, seq)
         };
         self.inner.agents.remove_if(user_id, |_, a| a.is_empty());
@@ -144,7 +144,9 @@ impl SessionStore {
     pub(super) fn unregister_all(&self, user_id: &str) -> Result<(), StoreError> {
         let seq = match self.inner.agents.remove(user_id) {
             Some((_, agents)) if !agents.is_empty() => {
-                self.log_agent_del(user_id, agents.keys().map(|k| &**k))
+                let line =
+                    self.journal_line(|| agent_del_line(user_id, agents.keys().map(|k| &**k)));
+                self.log_agent(line)
             }
             _ => None,
         };
@@ -173,34 +175,16 @@ impl SessionStore {
 
     /// Checks the agent's depth and, for a durable store, makes its journal line; before any
     /// lock is taken.
-    fn agent_put_line(&self, record: &AgentRecord) -> Result<Option<Vec<u8>>, StoreError> {
+    fn encode_agent(&self, record: &AgentRecord) -> Result<Option<Vec<u8>>, StoreError> {
         // The limit applies to the agent's data as the caller gave it, like a request body.
         let json = encode_json(&record.id, record, 1)?;
-        if self.inner.durable.get().is_none() {
-            return Ok(None);
-        }
-        let mut line = b"{\"op\":\"agent_put\",\"record\":".to_vec();
-        line.extend_from_slice(&json);
-        line.extend_from_slice(b"}\n");
-        Ok(Some(line))
+        Ok(self.journal_line(|| agent_put_line(&json)))
     }
 
-    fn log_agent_line(&self, line: &[u8]) -> Option<u64> {
+    /// Like `log` for a partition: counts a change of the agent registry and appends its line.
+    fn log_agent(&self, line: Option<Vec<u8>>) -> Option<u64> {
         let durable = self.inner.durable.get()?;
         durable.agent_changes.fetch_add(1, Ordering::Relaxed);
-        Some(durable.journal.append_line(line))
-    }
-
-    fn log_agent_del<'a>(
-        &self,
-        user_id: &str,
-        ids: impl IntoIterator<Item = &'a str>,
-    ) -> Option<u64> {
-        self.inner.durable.get()?;
-        let line = journal_line(&Op::AgentDel {
-            user_id: user_id.to_owned(),
-            ids: ids.into_iter().map(str::to_owned).collect(),
-        });
-        self.log_agent_line(&line)
+        Some(durable.journal.append_line(&line?))
     }
 }

@@ -37,7 +37,6 @@ impl SessionStore {
         let not_found = || crate::backend::not_found(user_id, agent_id, session_id);
         // Encoded (and checked) before any lock is taken.
         let json = encode_json(&message.id, &message, 0)?;
-        let json = self.inner.durable.get().map(|_| json);
         let part = self.partition(user_id, agent_id).ok_or_else(not_found)?;
         let (index, seq) = {
             let mut data = part.data.write();
@@ -51,11 +50,8 @@ impl SessionStore {
             };
             history.truncate(index);
             history.push(Arc::new(message));
-            let seq = json.map(|json| {
-                let line = msg_line(user_id, agent_id, session_id, index, &json);
-                self.log_line(&part, &line)
-            });
-            (index, seq.flatten())
+            let line = self.journal_line(|| msg_line(user_id, agent_id, session_id, index, &json));
+            (index, self.log(&part, line))
         };
         self.commit(seq)?;
         Ok(index)

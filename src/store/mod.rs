@@ -5,9 +5,13 @@ mod as_backend;
 mod builder;
 mod deferred;
 mod entry;
+mod export;
+mod index;
+mod maintenance;
 mod messages;
+mod open;
 mod partition;
-mod persistence;
+mod snapshot;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -17,9 +21,10 @@ use dashmap::DashMap;
 
 use crate::backend::{check_identity, list_body, not_found};
 use crate::model::{now, SessionRecord};
-use crate::persist::{shard_of, Durable};
+use crate::persist::{del_line, put_line, shard_of, Durable};
 use crate::{ListQuery, ListSessionsResponse, NewSession, StoreError, Versioned};
 use entry::Entry;
+use maintenance::Handles;
 use partition::Partition;
 
 pub use builder::SessionStoreBuilder;
@@ -53,30 +58,14 @@ pub use builder::SessionStoreBuilder;
 /// assert!(store.is_empty());
 /// # Ok::<(), agent_sessions::StoreError>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SessionStore {
+    /// Shared by the handles only (the background thread holds none). Declared first, so it
+    /// is dropped first: the last handle stops the background thread, waiting for it, before
+    /// it lets go of `inner`, so the store is closed (its journal flushed, its directory
+    /// unlocked) when that drop returns.
+    handles: Arc<Handles>,
     inner: Arc<Inner>,
-}
-
-type Maintenance = (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>);
-
-impl Clone for SessionStore {
-    fn clone(&self) -> Self {
-        self.inner.handles.fetch_add(1, Ordering::Relaxed);
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl Drop for SessionStore {
-    /// The last handle stops a durable store's background thread, waiting for it, so that the
-    /// store is closed (its journal flushed, its directory unlocked) when the drop returns.
-    fn drop(&mut self) {
-        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.stop_maintenance();
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -95,10 +84,6 @@ struct Inner {
     shards: usize,
     /// Set once, for a store opened on a directory.
     durable: std::sync::OnceLock<Durable>,
-    /// The background thread of a durable store, and the sender whose drop stops it.
-    maintenance: parking_lot::Mutex<Option<Maintenance>>,
-    /// How many `SessionStore` handles exist (the background thread holds none).
-    handles: AtomicUsize,
 }
 
 impl Drop for Inner {
@@ -139,6 +124,7 @@ impl SessionStore {
 
     fn from_builder(b: &SessionStoreBuilder) -> Self {
         Self {
+            handles: Arc::default(),
             inner: Arc::new(Inner {
                 users: DashMap::new(),
                 agents: DashMap::new(),
@@ -148,8 +134,6 @@ impl SessionStore {
                 max_record_bytes: b.max_record_bytes,
                 shards: b.snapshot_shards.max(1),
                 durable: std::sync::OnceLock::new(),
-                maintenance: parking_lot::Mutex::new(None),
-                handles: AtomicUsize::new(1),
             }),
         }
     }
@@ -192,6 +176,7 @@ impl SessionStore {
         let entry = Entry::encode(record, self.next_version(), self.inner.max_record_bytes)?;
         let entry = Arc::new(entry);
         let (user, agent) = (&entry.record.user_id, &entry.record.agent_id);
+        let line = self.journal_line(|| put_line(entry.version, &entry.json));
         loop {
             let part = self.partition_or_create(user, agent);
             let mut data = part.data.write();
@@ -207,13 +192,10 @@ impl SessionStore {
             }
             data.insert(Arc::clone(&entry));
             self.inner.len.fetch_add(1, Ordering::Relaxed);
-            let seq = self.log_put(&part, &entry);
+            let seq = self.log(&part, line);
             drop(data);
             self.commit(seq)?;
-            return Ok(Versioned {
-                record: Arc::clone(&entry.record),
-                version: entry.version,
-            });
+            return Ok(entry.versioned());
         }
     }
 
@@ -235,10 +217,7 @@ impl SessionStore {
     /// # Ok::<(), agent_sessions::StoreError>(())
     /// ```
     pub fn get_versioned(&self, user_id: &str, agent_id: &str, id: &str) -> Option<Versioned> {
-        self.entry(user_id, agent_id, id).map(|e| Versioned {
-            record: Arc::clone(&e.record),
-            version: e.version,
-        })
+        self.entry(user_id, agent_id, id).map(|e| e.versioned())
     }
 
     /// The session `id` of `user_id`, looked up under `agent_id` first, then under the user's
@@ -272,10 +251,7 @@ impl SessionStore {
         parts.sort_by(|a, b| a.0.cmp(&b.0));
         parts.into_iter().find_map(|(_, part)| {
             let data = part.data.read();
-            data.by_id.get(id).map(|e| Versioned {
-                record: Arc::clone(&e.record),
-                version: e.version,
-            })
+            data.by_id.get(id).map(|e| e.versioned())
         })
     }
 
@@ -407,17 +383,15 @@ impl SessionStore {
             copy.updated_at = now().max(current.record.updated_at);
             let entry = Entry::encode(copy, self.next_version(), self.inner.max_record_bytes)?;
             let entry = Arc::new(entry);
+            let line = self.journal_line(|| put_line(entry.version, &entry.json));
             let mut data = part.data.write();
             match data.by_id.get(id) {
                 Some(now_there) if Arc::ptr_eq(now_there, &current) => {
                     data.replace(Arc::clone(&entry));
-                    let seq = self.log_put(&part, &entry);
+                    let seq = self.log(&part, line);
                     drop(data);
                     self.commit(seq)?;
-                    return Ok(Versioned {
-                        record: Arc::clone(&entry.record),
-                        version: entry.version,
-                    });
+                    return Ok(entry.versioned());
                 }
                 // Changed meanwhile: a compare-and-swap fails, a plain update runs f again.
                 Some(newer) => check_version(newer, expected_version)?,
@@ -439,7 +413,10 @@ impl SessionStore {
         let (removed, now_empty, seq) = {
             let mut data = part.data.write();
             let removed = data.remove(id).ok_or_else(not_found)?;
-            let seq = self.log_del(&part, user_id, agent_id, [id]);
+            let seq = self.log(
+                &part,
+                self.journal_line(|| del_line(user_id, agent_id, [id])),
+            );
             (removed, data.by_id.is_empty(), seq)
         };
         self.inner.len.fetch_sub(1, Ordering::Relaxed);
@@ -529,7 +506,9 @@ impl SessionStore {
             let gone = data.retire();
             removed += gone.len();
             if !gone.is_empty() {
-                last_seq = self.log_del(part, user_id, agent_id, gone.values().map(|e| e.id()));
+                let line = self
+                    .journal_line(|| del_line(user_id, agent_id, gone.values().map(|e| e.id())));
+                last_seq = self.log(part, line);
             }
         }
         self.inner.len.fetch_sub(removed, Ordering::Relaxed);
@@ -608,32 +587,18 @@ impl SessionStore {
         self.len() == 0
     }
 
+    /// For a durable store, the journal line `encode` makes (an encoder of
+    /// `persist::journal_format`); `None`, and nothing encoded, for an in-memory one.
+    fn journal_line(&self, encode: impl FnOnce() -> Vec<u8>) -> Option<Vec<u8>> {
+        self.inner.durable.get().map(|_| encode())
+    }
+
     /// Under the partition's write lock: counts the change for the next snapshot and appends
-    /// it to the journal. Returns the line to commit, for a durable store.
-    fn log_put(&self, part: &Partition, entry: &Entry) -> Option<u64> {
+    /// its line to the journal. Returns the line to commit, for a durable store.
+    fn log(&self, part: &Partition, line: Option<Vec<u8>>) -> Option<u64> {
         let durable = self.inner.durable.get()?;
         durable.changes[part.shard].fetch_add(1, Ordering::Relaxed);
-        Some(durable.journal.append_put(entry.version, &entry.json))
-    }
-
-    /// Like [`Self::log_put`], for removed sessions.
-    fn log_del<'a>(
-        &self,
-        part: &Partition,
-        user_id: &str,
-        agent_id: &str,
-        ids: impl IntoIterator<Item = &'a str>,
-    ) -> Option<u64> {
-        let durable = self.inner.durable.get()?;
-        durable.changes[part.shard].fetch_add(1, Ordering::Relaxed);
-        Some(durable.journal.append_del(user_id, agent_id, ids))
-    }
-
-    /// Like [`Self::log_put`], for a line made by the caller.
-    fn log_line(&self, part: &Partition, line: &[u8]) -> Option<u64> {
-        let durable = self.inner.durable.get()?;
-        durable.changes[part.shard].fetch_add(1, Ordering::Relaxed);
-        Some(durable.journal.append_line(line))
+        Some(durable.journal.append_line(&line?))
     }
 
     /// Waits, with no store lock held, until journal line `seq` is durable; inside

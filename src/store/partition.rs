@@ -6,18 +6,10 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use super::entry::{Entry, IdIndex, KeyView, Probe, SortKey};
-use crate::model::{Msg, SessionRecord};
+use super::entry::Entry;
+use super::index::{IdIndex, KeyView, Probe, Slot, SortKey};
+use crate::model::Msg;
 use crate::ListQuery;
-
-/// What the ordered indexes hold: what a list returns, one pointer away, so that a page costs
-/// one cache miss per session instead of two (the entry, then the record or its bytes).
-#[derive(Clone, Debug)]
-pub(crate) struct Slot {
-    pub(crate) record: Arc<SessionRecord>,
-    /// The entry's cached JSON.
-    pub(crate) json: Arc<[u8]>,
-}
 
 /// One (user, agent)'s sessions.
 ///

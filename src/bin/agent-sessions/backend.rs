@@ -41,6 +41,19 @@ pub struct Opened {
     pub description: String,
 }
 
+impl Opened {
+    /// Lets go of the backend and closes a directory store (a last snapshot, a flush).
+    pub fn close(self) -> Result<(), String> {
+        drop(self.backend);
+        match self.store {
+            Some(store) => store
+                .close()
+                .map_err(|e| format!("cannot close the store: {e}")),
+            None => Ok(()),
+        }
+    }
+}
+
 impl StoreArgs {
     /// Opens the store the flags name (memory when none).
     pub async fn open(&self) -> Result<Opened, String> {
@@ -90,6 +103,7 @@ impl StoreArgs {
     }
 
     #[cfg(not(feature = "redis"))]
+    #[allow(clippy::unused_async)] // async like the Redis one it stands in for
     async fn open_redis(&self) -> Result<Opened, String> {
         let _ = (
             Duration::from_millis(self.redis_timeout_ms),

@@ -1,7 +1,7 @@
 //! `agent-sessions`: AgentScope 2.0.0's session API over an in-memory, durable or Redis store.
 //!
 //! ```text
-//! agent-sessions serve [--addr 127.0.0.1:8080]
+//! agent-sessions serve [--addr 127.0.0.1:8080] [--log LEVEL]
 //!                      [--data-dir DIR | --redis redis://HOST:PORT[/DB] | --redis-cluster URL[,URL...]]
 //!                      [--redis-timeout-ms 2000] [--seed FILE] [--max-body-bytes N]
 //!                      [--auth header|jwt --jwt-secret-file F | --jwt-public-key F | --jwt-jwks-file F
@@ -13,7 +13,9 @@
 //!
 //! `serve` prints `listening on http://ADDR` on stdout once it accepts connections, and stops
 //! gracefully on SIGINT or SIGTERM: requests in flight finish, a durable store takes a last
-//! snapshot and flushes, and it prints `stopped`.
+//! snapshot and flushes, and it prints `stopped`. It logs on stderr (the store failures behind
+//! its 503 answers, among others) at the level `--log LEVEL` or `RUST_LOG` sets, `info` by
+//! default.
 
 mod auth;
 mod backend;
@@ -46,7 +48,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    let log = match &cli.command {
+        Command::Serve(args) => args.log.as_deref(),
+        Command::Import(_) | Command::Export(_) => None,
+    };
+    if let Err(message) = init_logging(log) {
+        eprintln!("agent-sessions: {message}");
+        return ExitCode::FAILURE;
+    }
+    let result = match cli.command {
         Command::Serve(args) => serve::run(&args),
         Command::Import(args) => import::run(&args),
         Command::Export(args) => export::run(&args),
@@ -58,6 +69,23 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs on stderr what `level` lets through (a level or `RUST_LOG`-style directives); without
+/// it, what `RUST_LOG` does, else `info` and above.
+fn init_logging(level: Option<&str>) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(level) => {
+            EnvFilter::try_new(level).map_err(|e| format!("invalid --log {level:?}: {e}"))?
+        }
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(())
 }
 
 /// A Tokio runtime for a command.

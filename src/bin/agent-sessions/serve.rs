@@ -27,6 +27,10 @@ pub struct Args {
     /// The largest request body accepted, in bytes (413 above it).
     #[arg(long, value_name = "BYTES", default_value_t = Options::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// What to log on stderr: a level (`error`, `warn`, `info`, `debug`, `trace`) or
+    /// `RUST_LOG`-style directives; default `RUST_LOG`, else `info`.
+    #[arg(long, value_name = "LEVEL")]
+    pub log: Option<String>,
 }
 
 pub fn run(args: &Args) -> Result<(), String> {
@@ -57,12 +61,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             .map_err(|e| format!("server error: {e}"))
     })?;
     drop(runtime);
-    drop(opened.backend);
-    if let Some(store) = opened.store {
-        store
-            .close()
-            .map_err(|e| format!("cannot close the store: {e}"))?;
-    }
+    opened.close()?;
     crate::say("stopped");
     Ok(())
 }

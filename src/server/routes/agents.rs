@@ -10,12 +10,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value};
 
-use super::sessions::{finish, internal};
-use super::{no_content, Ctx};
+use super::shared::{finish, internal, no_content};
+use super::Ctx;
 use crate::model::{new_id, AgentRecord};
 use crate::server::errors::{json_response, ApiError};
 use crate::server::extract::{user, BodyInput};
-use crate::server::validate::{Default as D, Errors, Field, Ty};
+use crate::server::validate::{Errors, Field, IfAbsent, Ty};
 use crate::server::App;
 use crate::StoreError;
 
@@ -40,7 +40,7 @@ const CONTEXT_CONFIG: &[Field] = &[
             gt: Some(0.0),
             lt: Some(0.9),
         },
-        default: D::Value(|| default_at(&["context_config", "trigger_ratio"])),
+        default: IfAbsent::Value(|| default_at(&["context_config", "trigger_ratio"])),
     },
     Field {
         name: "reserve_ratio",
@@ -48,27 +48,27 @@ const CONTEXT_CONFIG: &[Field] = &[
             gt: Some(0.0),
             lt: Some(0.9),
         },
-        default: D::Value(|| default_at(&["context_config", "reserve_ratio"])),
+        default: IfAbsent::Value(|| default_at(&["context_config", "reserve_ratio"])),
     },
     Field {
         name: "compression_prompt",
         ty: Ty::Str,
-        default: D::Value(|| default_at(&["context_config", "compression_prompt"])),
+        default: IfAbsent::Value(|| default_at(&["context_config", "compression_prompt"])),
     },
     Field {
         name: "summary_template",
         ty: Ty::Str,
-        default: D::Value(|| default_at(&["context_config", "summary_template"])),
+        default: IfAbsent::Value(|| default_at(&["context_config", "summary_template"])),
     },
     Field {
         name: "summary_schema",
         ty: Ty::Dict,
-        default: D::Value(|| default_at(&["context_config", "summary_schema"])),
+        default: IfAbsent::Value(|| default_at(&["context_config", "summary_schema"])),
     },
     Field {
         name: "tool_result_limit",
         ty: Ty::Int { ge: None, le: None },
-        default: D::Value(|| default_at(&["context_config", "tool_result_limit"])),
+        default: IfAbsent::Value(|| default_at(&["context_config", "tool_result_limit"])),
     },
 ];
 
@@ -77,12 +77,12 @@ const REACT_CONFIG: &[Field] = &[
     Field {
         name: "max_iters",
         ty: Ty::Int { ge: None, le: None },
-        default: D::Value(|| default_at(&["react_config", "max_iters"])),
+        default: IfAbsent::Value(|| default_at(&["react_config", "max_iters"])),
     },
     Field {
         name: "stop_on_reject",
         ty: Ty::Bool,
-        default: D::Value(|| default_at(&["react_config", "stop_on_reject"])),
+        default: IfAbsent::Value(|| default_at(&["react_config", "stop_on_reject"])),
     },
 ];
 
@@ -91,22 +91,22 @@ const CREATE_AGENT: &[Field] = &[
     Field {
         name: "name",
         ty: Ty::Str,
-        default: D::Required,
+        default: IfAbsent::Required,
     },
     Field {
         name: "system_prompt",
         ty: Ty::Str,
-        default: D::Value(|| default_at(&["system_prompt"])),
+        default: IfAbsent::Value(|| default_at(&["system_prompt"])),
     },
     Field {
         name: "context_config",
         ty: Ty::Model(CONTEXT_CONFIG),
-        default: D::Value(|| default_at(&["context_config"])),
+        default: IfAbsent::Value(|| default_at(&["context_config"])),
     },
     Field {
         name: "react_config",
         ty: Ty::Model(REACT_CONFIG),
-        default: D::Value(|| default_at(&["react_config"])),
+        default: IfAbsent::Value(|| default_at(&["react_config"])),
     },
 ];
 
@@ -115,22 +115,22 @@ const UPDATE_AGENT: &[Field] = &[
     Field {
         name: "name",
         ty: Ty::Optional(&Ty::Str),
-        default: D::Null,
+        default: IfAbsent::Null,
     },
     Field {
         name: "system_prompt",
         ty: Ty::Optional(&Ty::Str),
-        default: D::Null,
+        default: IfAbsent::Null,
     },
     Field {
         name: "context_config",
         ty: Ty::Optional(&Ty::Model(CONTEXT_CONFIG)),
-        default: D::Null,
+        default: IfAbsent::Null,
     },
     Field {
         name: "react_config",
         ty: Ty::Optional(&Ty::Model(REACT_CONFIG)),
-        default: D::Null,
+        default: IfAbsent::Null,
     },
 ];
 

@@ -9,6 +9,7 @@
 mod agents;
 mod meta;
 mod sessions;
+mod shared;
 
 use std::fmt::Write as _;
 
@@ -67,94 +68,70 @@ impl Pat {
     }
 }
 
-/// The reference's routes that this server has, in the reference's order, then ours. The
-/// `allow` text is what a 405 answers.
-const ROUTES: &[(&str, &[Method], Pat, Endpoint)] = &[
-    (
-        "GET, HEAD",
-        &[Method::GET, Method::HEAD],
-        Pat::Lit("/openapi.json"),
-        Endpoint::OpenApi,
-    ),
-    (
-        "GET",
-        &[Method::GET],
-        Pat::Lit("/agent/"),
-        Endpoint::ListAgents,
-    ),
-    (
-        "POST",
-        &[Method::POST],
-        Pat::Lit("/agent/"),
-        Endpoint::CreateAgent,
-    ),
-    (
-        "PATCH",
-        &[Method::PATCH],
-        Pat::Id("/agent/", ""),
-        Endpoint::PatchAgent,
-    ),
-    (
-        "DELETE",
-        &[Method::DELETE],
-        Pat::Id("/agent/", ""),
-        Endpoint::DeleteAgent,
-    ),
-    (
-        "GET",
-        &[Method::GET],
-        Pat::Lit("/sessions/"),
-        Endpoint::ListSessions,
-    ),
-    (
-        "POST",
-        &[Method::POST],
-        Pat::Lit("/sessions/"),
-        Endpoint::CreateSession,
-    ),
-    (
-        "DELETE",
-        &[Method::DELETE],
-        Pat::Id("/sessions/", ""),
-        Endpoint::DeleteSession,
-    ),
-    (
-        "PATCH",
-        &[Method::PATCH],
-        Pat::Id("/sessions/", ""),
-        Endpoint::PatchSession,
-    ),
-    (
-        "GET",
-        &[Method::GET],
-        Pat::Id("/sessions/", "/messages"),
-        Endpoint::ListMessages,
-    ),
-    (
-        "GET, HEAD",
-        &[Method::GET, Method::HEAD],
-        Pat::Lit("/healthz"),
-        Endpoint::Healthz,
-    ),
+/// A route: the methods it answers, its path, and what answers it.
+struct Route {
+    methods: &'static [Method],
+    pat: Pat,
+    endpoint: Endpoint,
+}
+
+const fn r(methods: &'static [Method], pat: Pat, endpoint: Endpoint) -> Route {
+    Route {
+        methods,
+        pat,
+        endpoint,
+    }
+}
+
+const GET: &[Method] = &[Method::GET];
+/// Starlette's own route (`/openapi.json`) answers `HEAD` too, and so does ours (`/healthz`).
+const GET_HEAD: &[Method] = &[Method::GET, Method::HEAD];
+
+/// The reference's routes that this server has, in the reference's order, then ours.
+#[rustfmt::skip]
+const ROUTES: &[Route] = &[
+    r(GET_HEAD, Pat::Lit("/openapi.json"), Endpoint::OpenApi),
+    r(GET, Pat::Lit("/agent/"), Endpoint::ListAgents),
+    r(&[Method::POST], Pat::Lit("/agent/"), Endpoint::CreateAgent),
+    r(&[Method::PATCH], Pat::Id("/agent/", ""), Endpoint::PatchAgent),
+    r(&[Method::DELETE], Pat::Id("/agent/", ""), Endpoint::DeleteAgent),
+    r(GET, Pat::Lit("/sessions/"), Endpoint::ListSessions),
+    r(&[Method::POST], Pat::Lit("/sessions/"), Endpoint::CreateSession),
+    r(&[Method::DELETE], Pat::Id("/sessions/", ""), Endpoint::DeleteSession),
+    r(&[Method::PATCH], Pat::Id("/sessions/", ""), Endpoint::PatchSession),
+    r(GET, Pat::Id("/sessions/", "/messages"), Endpoint::ListMessages),
+    r(GET_HEAD, Pat::Lit("/healthz"), Endpoint::Healthz),
 ];
 
 enum Routed<'p> {
     Found(Endpoint, &'p str),
-    WrongMethod(&'static str),
+    /// The path has a route, not with this method: these are the first such route's.
+    WrongMethod(&'static [Method]),
     Nowhere,
 }
 
 fn route<'p>(method: &Method, path: &'p str) -> Routed<'p> {
     let mut partial = None;
-    for (allow, methods, pat, endpoint) in ROUTES {
+    for Route {
+        methods,
+        pat,
+        endpoint,
+    } in ROUTES
+    {
         if let Some(id) = pat.matches(path) {
             if methods.contains(method) {
                 return Routed::Found(*endpoint, id);
             }
-            partial = partial.or(Some(*allow));
+            partial = partial.or(Some(*methods));
         }
     }
     partial.map_or(Routed::Nowhere, Routed::WrongMethod)
+}
+
+/// The `allow` header of a 405: a route's methods, as Starlette writes them.
+fn allow(methods: &[Method]) -> String {
+    let names: Vec<&str> = methods.iter().map(Method::as_str).collect();
+    names.join(", ")
 }
 
 /// The address the server listens on, for redirects of requests without a `Host` header.
@@ -167,7 +144,9 @@ pub(super) async fn dispatch(State(app): State<App>, request: Request) -> Respon
     let path = decode_path(parts.uri.path());
     let (endpoint, id) = match route(&parts.method, &path) {
         Routed::Found(endpoint, id) => (endpoint, id.to_owned()),
-        Routed::WrongMethod(allow) => return ApiError::method_not_allowed(allow).into_response(),
+        Routed::WrongMethod(methods) => {
+            return ApiError::method_not_allowed(&allow(methods)).into_response()
+        }
         Routed::Nowhere => return redirect_or_not_found(&parts, &path),
     };
     let mut parts = parts;
@@ -254,21 +233,17 @@ fn quote_url(url: &str) -> String {
     out
 }
 
-/// 204 with `content-type: application/json` and no body, as the reference deletes.
-fn no_content() -> Response {
-    (
-        StatusCode::NO_CONTENT,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-    )
-        .into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `allow` header a 405 answers for `method` on `path`.
+    fn allowed(method: &Method, path: &str) -> Option<String> {
+        match route(method, path) {
+            Routed::WrongMethod(methods) => Some(allow(methods)),
+            _ => None,
+        }
+    }
 
     #[test]
     fn routes_as_starlette() {
@@ -280,22 +255,20 @@ mod tests {
             route(&Method::PATCH, "/sessions/x"),
             Routed::Found(Endpoint::PatchSession, "x")
         ));
-        assert!(matches!(
-            route(&Method::GET, "/sessions/x"),
-            Routed::WrongMethod("DELETE")
-        ));
-        assert!(matches!(
-            route(&Method::GET, "/agent/x"),
-            Routed::WrongMethod("PATCH")
-        ));
-        assert!(matches!(
-            route(&Method::HEAD, "/sessions/"),
-            Routed::WrongMethod("GET")
-        ));
+        assert_eq!(
+            allowed(&Method::GET, "/sessions/x").as_deref(),
+            Some("DELETE")
+        );
+        assert_eq!(allowed(&Method::GET, "/agent/x").as_deref(), Some("PATCH"));
+        assert_eq!(allowed(&Method::HEAD, "/sessions/").as_deref(), Some("GET"));
         assert!(matches!(
             route(&Method::GET, "/sessions/x/messages"),
             Routed::Found(Endpoint::ListMessages, "x")
         ));
+        assert_eq!(
+            allowed(&Method::POST, "/healthz").as_deref(),
+            Some("GET, HEAD")
+        );
         assert!(matches!(route(&Method::GET, "/sessions"), Routed::Nowhere));
         assert!(matches!(
             route(&Method::GET, "/sessions//messages"),

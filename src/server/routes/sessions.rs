@@ -11,12 +11,13 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{Map, Value};
 
-use super::{no_content, Ctx};
+use super::shared::{finish, internal, no_content};
+use super::Ctx;
 use crate::model::{ChatModelConfig, PermissionMode};
 use crate::server::errors::{json_response, ApiError};
 use crate::server::extract::{header as header_text, user, BodyInput, Query};
 use crate::server::json::Json;
-use crate::server::validate::{Default as D, Errors, Field, Loc, Ty};
+use crate::server::validate::{Errors, Field, IfAbsent, Loc, Ty};
 use crate::server::App;
 use crate::{Cursor, ListQuery, NewSession, Order, StoreError, Versioned};
 
@@ -25,22 +26,22 @@ const CHAT_MODEL_CONFIG: &[Field] = &[
     Field {
         name: "type",
         ty: Ty::Str,
-        default: D::Required,
+        default: IfAbsent::Required,
     },
     Field {
         name: "credential_id",
         ty: Ty::Str,
-        default: D::Required,
+        default: IfAbsent::Required,
     },
     Field {
         name: "model",
         ty: Ty::Str,
-        default: D::Required,
+        default: IfAbsent::Required,
     },
     Field {
         name: "parameters",
         ty: Ty::Dict,
-        default: D::Required,
+        default: IfAbsent::Required,
     },
 ];
 
@@ -49,48 +50,44 @@ const CREATE_SESSION: &[Field] = &[
     Field {
         name: "agent_id",
         ty: Ty::Str,
-        default: D::Required,
+        default: IfAbsent::Required,
     },
     Field {
         name: "workspace_id",
         ty: Ty::Optional(&Ty::Str),
-        default: D::Null,
+        default: IfAbsent::Null,
     },
     Field {
         name: "name",
         ty: Ty::Optional(&Ty::Str),
-        default: D::Null,
+        default: IfAbsent::Null,
     },
     Field {
         name: "chat_model_config",
         ty: Ty::Optional(&Ty::Model(CHAT_MODEL_CONFIG)),
-        default: D::Null,
+        default: IfAbsent::Null,
     },
 ];
-
-/// The values of `PermissionMode`, in the reference's order.
-const PERMISSION_MODES: &[&str] = &["default", "accept_edits", "explore", "bypass", "dont_ask"];
 
 /// `UpdateSessionRequest`: `null` or absent keeps the current value.
 const UPDATE_SESSION: &[Field] = &[
     Field {
         name: "name",
         ty: Ty::Optional(&Ty::Str),
-        default: D::Null,
+        default: IfAbsent::Null,
     },
     Field {
         name: "chat_model_config",
         ty: Ty::Optional(&Ty::Model(CHAT_MODEL_CONFIG)),
-        default: D::Null,
+        default: IfAbsent::Null,
     },
     Field {
         name: "permission_mode",
-        ty: Ty::Optional(&Ty::Enum(PERMISSION_MODES)),
-        default: D::Null,
+        ty: Ty::Optional(&Ty::Enum(PermissionMode::KNOWN)),
+        default: IfAbsent::Null,
     },
 ];
 
-const ORDERS: &[&str] = &["created_desc", "created_asc", "updated_desc", "updated_asc"];
 const VIEWS: &[&str] = &["full", "summary"];
 
 /// `GET /sessions/?agent_id=`: the user's sessions with the agent, newest first. With any of
@@ -203,7 +200,7 @@ impl Page {
                 },
             };
         }
-        page.order = enum_param(query, "order", ORDERS, errors).and_then(|o| o.parse().ok());
+        page.order = enum_param(query, "order", &Order::NAMES, errors).and_then(|o| o.parse().ok());
         page.summary = enum_param(query, "view", VIEWS, errors).as_deref() == Some("summary");
         (errors.0.len() == before).then_some(page)
     }
@@ -392,15 +389,4 @@ fn take_str(fields: &mut Map<String, Value>, name: &str) -> Option<String> {
         Some(Value::String(s)) => Some(s),
         _ => None,
     }
-}
-
-/// 422 if anything failed; else the values, all present.
-pub(super) fn finish<T>(errors: Errors, values: Option<T>) -> Result<T, ApiError> {
-    ApiError::check(errors)?;
-    values.ok_or_else(internal)
-}
-
-/// A state validation cannot reach (a value checked, then missing).
-pub(super) fn internal() -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
 }

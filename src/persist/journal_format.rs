@@ -1,0 +1,343 @@
+//! The journal's format: one JSON object per line, tagged by `op`. Every line the store
+//! writes is made by one of the encoders here (one per operation), and read back as an
+//! [`Op`]; the tests below hold each encoder to parse back to what it wrote.
+//!
+//! ```text
+//! {"op":"put","version":7,"record":{…}}
+//! {"op":"del","user_id":"u","agent_id":"a","ids":["s1","s2"]}
+//! {"op":"msg","user_id":"u","agent_id":"a","session_id":"s1","index":0,"message":{…}}
+//! {"op":"agent_put","record":{…}}
+//! {"op":"agent_del","user_id":"u","ids":["a1"]}
+//! ```
+//!
+//! Records and messages arrive already encoded (their bytes are made outside every lock, and
+//! a session's are the cached ones), so the encoders write their bytes as they are.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::files::io_error;
+use super::format::corrupt_at;
+use crate::model::{AgentRecord, Msg, SessionRecord};
+use crate::StoreError;
+
+/// One journal line, as read back.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(crate) enum Op {
+    /// The session, in full, as it now is.
+    Put {
+        version: u64,
+        record: Box<SessionRecord>,
+    },
+    /// These sessions of (user, agent) are gone, with their messages.
+    Del {
+        user_id: String,
+        agent_id: String,
+        ids: Vec<String>,
+    },
+    /// Message `index` of a session's history is this, and the history ends with it.
+    Msg {
+        user_id: String,
+        agent_id: String,
+        session_id: String,
+        index: usize,
+        message: Box<Msg>,
+    },
+    /// The registered agent, in full, as it now is.
+    AgentPut { record: Box<AgentRecord> },
+    /// These agents of a user are no longer registered.
+    AgentDel { user_id: String, ids: Vec<String> },
+}
+
+/// The `put` line of a session at `version`, from the record's compact JSON.
+pub(crate) fn put_line(version: u64, record_json: &[u8]) -> Vec<u8> {
+    Line::new("put")
+        .number("version", version)
+        .raw("record", record_json)
+        .end()
+}
+
+/// The `del` line of sessions `ids` of (user, agent).
+pub(crate) fn del_line<'a>(
+    user_id: &str,
+    agent_id: &str,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Vec<u8> {
+    Line::new("del")
+        .string("user_id", user_id)
+        .string("agent_id", agent_id)
+        .strings("ids", ids)
+        .end()
+}
+
+/// The `msg` line of message `index` of a session's history, from the message's JSON.
+pub(crate) fn msg_line(
+    user_id: &str,
+    agent_id: &str,
+    session_id: &str,
+    index: usize,
+    message_json: &[u8],
+) -> Vec<u8> {
+    Line::new("msg")
+        .string("user_id", user_id)
+        .string("agent_id", agent_id)
+        .string("session_id", session_id)
+        .number("index", index as u64)
+        .raw("message", message_json)
+        .end()
+}
+
+/// The `agent_put` line of a registered agent, from the record's JSON.
+pub(crate) fn agent_put_line(record_json: &[u8]) -> Vec<u8> {
+    Line::new("agent_put").raw("record", record_json).end()
+}
+
+/// The `agent_del` line of agents `ids` of a user.
+pub(crate) fn agent_del_line<'a>(user_id: &str, ids: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+    Line::new("agent_del")
+        .string("user_id", user_id)
+        .strings("ids", ids)
+        .end()
+}
+
+/// A line being written: `{"op":"…"`, then one `,"key":value` per field, then `}` and the
+/// newline. Keys are the encoders' own (plain ASCII); strings are escaped by `serde_json`.
+struct Line(Vec<u8>);
+
+impl Line {
+    fn new(op: &str) -> Self {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"{\"op\":\"");
+        out.extend_from_slice(op.as_bytes());
+        out.push(b'"');
+        Self(out)
+    }
+
+    fn key(&mut self, key: &str) {
+        self.0.extend_from_slice(b",\"");
+        self.0.extend_from_slice(key.as_bytes());
+        self.0.extend_from_slice(b"\":");
+    }
+
+    fn push_str(&mut self, value: &str) {
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.0, value);
+    }
+
+    fn string(mut self, key: &str, value: &str) -> Self {
+        self.key(key);
+        self.push_str(value);
+        self
+    }
+
+    fn strings<'a>(mut self, key: &str, values: impl IntoIterator<Item = &'a str>) -> Self {
+        self.key(key);
+        self.0.push(b'[');
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.0.push(b',');
+            }
+            self.push_str(value);
+        }
+        self.0.push(b']');
+        self
+    }
+
+    fn number(mut self, key: &str, value: u64) -> Self {
+        self.key(key);
+        self.0.extend_from_slice(value.to_string().as_bytes());
+        self
+    }
+
+    /// A value already encoded as JSON.
+    fn raw(mut self, key: &str, json: &[u8]) -> Self {
+        self.key(key);
+        self.0.extend_from_slice(json);
+        self
+    }
+
+    fn end(mut self) -> Vec<u8> {
+        self.0.extend_from_slice(b"}\n");
+        self.0
+    }
+}
+
+/// The name of journal number `n`.
+pub(crate) fn file_name(n: u64) -> String {
+    format!("journal-{n:016}.jsonl")
+}
+
+/// The number of a journal file name, if it is one.
+pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("journal-")?.strip_suffix(".jsonl")?;
+    if digits.len() != 16 {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The journal files of `dir` numbered `first` or later, in order.
+pub(crate) fn journal_files(dir: &Path, first: u64) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let name = entry.file_name();
+        if let Some(n) = name.to_str().and_then(parse_file_name) {
+            if n >= first {
+                found.push((n, entry.path()));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// One journal file's lines, parsed; a torn last line is returned apart.
+pub(crate) struct JournalContents {
+    pub(crate) ops: Vec<Op>,
+    /// (line number, byte offset where it starts, its length) of a torn last line.
+    pub(crate) torn: Option<(usize, usize, usize)>,
+}
+
+/// Reads a journal file. A last line without its newline, or that does not parse, is torn
+/// (allowed only where `may_be_torn`); damage anywhere else is `Corrupt`.
+pub(crate) fn read_journal(path: &Path, may_be_torn: bool) -> Result<JournalContents, StoreError> {
+    let bytes = fs::read(path).map_err(io_error(path))?;
+    let mut ops = Vec::new();
+    let mut start = 0;
+    let mut line_no = 0;
+    while start < bytes.len() {
+        line_no += 1;
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| start + i);
+        let line = &bytes[start..end.unwrap_or(bytes.len())];
+        let is_last = end.is_none_or(|e| e + 1 >= bytes.len());
+        let parsed = if end.is_none() {
+            None // no newline: the append never finished
+        } else {
+            Some(serde_json::from_slice::<Op>(line))
+        };
+        match parsed {
+            Some(Ok(op)) => ops.push(op),
+            Some(Err(_)) | None if is_last && may_be_torn => {
+                return Ok(JournalContents {
+                    ops,
+                    torn: Some((line_no, start, bytes.len() - start)),
+                });
+            }
+            Some(Err(e)) => return Err(corrupt_at(path, line_no, e.column(), e.to_string())),
+            None => {
+                return Err(corrupt_at(
+                    path,
+                    line_no,
+                    line.len() + 1,
+                    "the line has no end, but a later journal exists".to_owned(),
+                ))
+            }
+        }
+        start = end.map_or(bytes.len(), |e| e + 1);
+    }
+    Ok(JournalContents { ops, torn: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ContentBlock, Object, Role};
+
+    /// Parses one line, which must end with the only newline.
+    fn parse(line: &[u8]) -> Op {
+        assert_eq!(line.iter().position(|&b| b == b'\n'), Some(line.len() - 1));
+        serde_json::from_slice(line).unwrap()
+    }
+
+    /// Ids that need escaping, to hold the encoders to `serde_json`'s escaping.
+    const USER: &str = "u \"quoted\" \\ é\n";
+    const AGENT: &str = "a/1\t";
+
+    fn record() -> SessionRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": "s\"1", "user_id": USER, "agent_id": AGENT,
+            "config": {"workspace_id": "w", "name": "n"}, "team_id": "t",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn put_parses_back() {
+        let rec = record();
+        let line = put_line(7, &serde_json::to_vec(&rec).unwrap());
+        let expected = Op::Put {
+            version: 7,
+            record: Box::new(rec),
+        };
+        assert_eq!(parse(&line), expected);
+    }
+
+    #[test]
+    fn del_parses_back() {
+        let line = del_line(USER, AGENT, ["s1", "s\"2"]);
+        let expected = Op::Del {
+            user_id: USER.into(),
+            agent_id: AGENT.into(),
+            ids: vec!["s1".into(), "s\"2".into()],
+        };
+        assert_eq!(parse(&line), expected);
+        let none = del_line(USER, AGENT, []);
+        assert!(matches!(parse(&none), Op::Del { ids, .. } if ids.is_empty()));
+    }
+
+    #[test]
+    fn msg_parses_back() {
+        let message = Msg::new("user", Role::User, vec![ContentBlock::text("hi \"there\"")]);
+        let line = msg_line(
+            USER,
+            AGENT,
+            "s\\1",
+            usize::MAX,
+            &serde_json::to_vec(&message).unwrap(),
+        );
+        let expected = Op::Msg {
+            user_id: USER.into(),
+            agent_id: AGENT.into(),
+            session_id: "s\\1".into(),
+            index: usize::MAX,
+            message: Box::new(message),
+        };
+        assert_eq!(parse(&line), expected);
+    }
+
+    #[test]
+    fn agent_put_parses_back() {
+        let mut data = Object::new();
+        data.insert("name".into(), "bot \"b\"".into());
+        let agent = AgentRecord::new(USER, data);
+        let line = agent_put_line(&serde_json::to_vec(&agent).unwrap());
+        let expected = Op::AgentPut {
+            record: Box::new(agent),
+        };
+        assert_eq!(parse(&line), expected);
+    }
+
+    #[test]
+    fn agent_del_parses_back() {
+        let line = agent_del_line(USER, ["a1", AGENT]);
+        let expected = Op::AgentDel {
+            user_id: USER.into(),
+            ids: vec!["a1".into(), AGENT.into()],
+        };
+        assert_eq!(parse(&line), expected);
+    }
+
+    #[test]
+    fn file_names_parse_back() {
+        assert_eq!(parse_file_name(&file_name(42)), Some(42));
+        assert_eq!(parse_file_name("journal-42.jsonl"), None);
+        assert_eq!(parse_file_name("shard-0000-0000000000000001.json"), None);
+    }
+}

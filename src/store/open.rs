@@ -1,0 +1,255 @@
+//! Opening a durable store: the directory's lock, its snapshot, and the journal replayed
+//! over it.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::entry::Entry;
+use super::{SessionStore, SessionStoreBuilder};
+use crate::model::SessionRecord;
+use crate::persist::{
+    self, corrupt_at, cut_file, decode_agents, decode_shard, io_error, journal_files, read_journal,
+    shard_of, Durable, Journal, Manifest, Op, Recovery, Saved, ShardRef, TornTail, MANIFEST,
+};
+use crate::StoreError;
+
+impl SessionStore {
+    /// Opens the durable store in `dir` (created if needed) with the default settings: fsync
+    /// on every write ([`FsyncPolicy::Always`](crate::FsyncPolicy::Always)), a snapshot every minute if anything changed.
+    /// Use [`SessionStore::builder`] for other settings.
+    ///
+    /// Loads the snapshot, replays the journal over it, drops a journal line cut short by a
+    /// crash (see [`SessionStore::recovery`]) and removes temp files of interrupted writes.
+    /// Fails, changing no file, if another store has `dir` open ([`StoreError::Locked`]), or if
+    /// a file is damaged ([`StoreError::Corrupt`], naming the file, line and column) or of an
+    /// unknown format version ([`StoreError::UnsupportedVersion`]).
+    ///
+    /// ```
+    /// use agent_sessions::{NewSession, SessionStore};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let id = {
+    ///     let store = SessionStore::open(dir.path())?;
+    ///     store.create(NewSession::new("u", "a").name("kept"))?.id.clone()
+    /// }; // dropped: flushed
+    /// let store = SessionStore::open(dir.path())?;
+    /// assert_eq!(store.get("u", "a", &id).unwrap().config.name, "kept");
+    /// # Ok::<(), agent_sessions::StoreError>(())
+    /// ```
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::builder().open(dir)
+    }
+
+    pub(super) fn open_with(b: &SessionStoreBuilder, dir: &Path) -> Result<Self, StoreError> {
+        let lock = persist::lock_dir(dir)?;
+        let store = Self::from_builder(b);
+        let shards = store.inner.shards;
+        let mut load = Load {
+            dirty: vec![false; shards],
+            files: vec![None; shards],
+            last_version: 0,
+            agents_dirty: false,
+            recovery: Recovery {
+                temp_files_removed: persist::remove_temp_files(dir).map_err(io_error(dir))?,
+                ..Recovery::default()
+            },
+        };
+        let manifest_path = dir.join(MANIFEST);
+        let manifest = match fs::read(&manifest_path) {
+            Ok(bytes) => Some(Manifest::decode(&manifest_path, &bytes)?),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(io_error(&manifest_path)(e)),
+        };
+        if let Some(m) = &manifest {
+            store.load_snapshot(dir, m, &mut load)?;
+        }
+        let first_journal = manifest.as_ref().map_or(0, |m| m.journal);
+        let journals = journal_files(dir, first_journal)?;
+        for (k, (_, path)) in journals.iter().enumerate() {
+            let contents = read_journal(path, k + 1 == journals.len())?;
+            for op in contents.ops {
+                store.replay(op, path, &mut load)?;
+            }
+            if let Some((line, offset, bytes)) = contents.torn {
+                cut_file(path, offset)?;
+                load.recovery.torn_tail = Some(TornTail {
+                    path: path.clone(),
+                    line,
+                    bytes,
+                });
+            }
+        }
+        let journal_no = journals.last().map_or(first_journal, |(n, _)| *n);
+        let journal = Journal::open(dir, journal_no, b.fsync)?;
+
+        store
+            .inner
+            .last_version
+            .store(load.last_version, Ordering::Relaxed);
+        let changes = load
+            .dirty
+            .iter()
+            .map(|&d| AtomicU64::new(u64::from(d)))
+            .collect();
+        let saved = Saved {
+            changes: vec![0; shards],
+            files: load.files,
+            agent_changes: 0,
+            agents_current: manifest.is_some(),
+            agents: manifest.and_then(|m| m.agents),
+        };
+        let durable = Durable::new(
+            dir.to_path_buf(),
+            lock,
+            journal,
+            changes,
+            u64::from(load.agents_dirty),
+            saved,
+            load.recovery,
+        );
+        // A fresh store: nobody else can have set it.
+        let _ = store.inner.durable.set(durable);
+        store.spawn_maintenance(b, dir)?;
+        Ok(store)
+    }
+
+    /// Loads the shard and agents files `manifest` names.
+    fn load_snapshot(&self, dir: &Path, m: &Manifest, load: &mut Load) -> Result<(), StoreError> {
+        load.last_version = m.last_version;
+        let same_layout = m.shards.len() == load.files.len();
+        for (i, shard) in m.shards.iter().enumerate() {
+            if same_layout {
+                load.files[i] = Some(shard.clone());
+            }
+            let Some(file) = &shard.file else { continue };
+            let path = dir.join(file);
+            let bytes = fs::read(&path).map_err(io_error(&path))?;
+            for stored in decode_shard(&path, &bytes)? {
+                load.last_version = load.last_version.max(stored.version);
+                let (user, agent, id) = (
+                    stored.record.user_id.clone(),
+                    stored.record.agent_id.clone(),
+                    stored.record.id.clone(),
+                );
+                self.load_put(stored.version, stored.record)
+                    .map_err(|e| corrupt_at(&path, 0, 0, e.to_string()))?;
+                for (i, m) in stored.messages.into_iter().enumerate() {
+                    self.load_msg(&user, &agent, &id, i, m);
+                }
+                load.recovery.snapshot_sessions += 1;
+            }
+        }
+        if !same_layout {
+            load.dirty.fill(true);
+        }
+        if let Some(file) = &m.agents {
+            let path = dir.join(file);
+            let bytes = fs::read(&path).map_err(io_error(&path))?;
+            for agent in decode_agents(&path, &bytes)? {
+                self.load_agent_put(agent);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one journal line of `path`.
+    fn replay(&self, op: Op, path: &Path, load: &mut Load) -> Result<(), StoreError> {
+        let shards = self.inner.shards;
+        match op {
+            Op::Put { version, record } => {
+                load.last_version = load.last_version.max(version);
+                load.dirty[shard_of(&record.user_id, &record.agent_id, shards)] = true;
+                self.load_put(version, *record)
+                    .map_err(|e| corrupt_at(path, 0, 0, e.to_string()))?;
+            }
+            Op::Del {
+                user_id,
+                agent_id,
+                ids,
+            } => {
+                load.dirty[shard_of(&user_id, &agent_id, shards)] = true;
+                self.load_del(&user_id, &agent_id, &ids);
+            }
+            Op::Msg {
+                user_id,
+                agent_id,
+                session_id,
+                index,
+                message,
+            } => {
+                load.dirty[shard_of(&user_id, &agent_id, shards)] = true;
+                self.load_msg(&user_id, &agent_id, &session_id, index, *message);
+            }
+            Op::AgentPut { record } => {
+                load.agents_dirty = true;
+                self.load_agent_put(*record);
+            }
+            Op::AgentDel { user_id, ids } => {
+                load.agents_dirty = true;
+                self.load_agent_del(&user_id, &ids);
+            }
+        }
+        load.recovery.journal_ops += 1;
+        Ok(())
+    }
+
+    /// What [`SessionStore::open`] found and repaired; `None` for an in-memory store.
+    pub fn recovery(&self) -> Option<Recovery> {
+        self.inner.durable.get().map(|d| d.recovery.clone())
+    }
+
+    /// The directory of a durable store; `None` for an in-memory store.
+    pub fn dir(&self) -> Option<&Path> {
+        self.inner.durable.get().map(|d| d.dir.as_path())
+    }
+
+    /// Puts a loaded session in place, replacing any with its id (whose message history
+    /// stays, as an update keeps it), without journaling.
+    fn load_put(&self, version: u64, mut record: SessionRecord) -> Result<(), StoreError> {
+        self.check_ids(&record.user_id, &record.agent_id, &record.id)?;
+        record.created_at = crate::model::truncate_micros(record.created_at);
+        record.updated_at = crate::model::truncate_micros(record.updated_at);
+        let entry = Arc::new(Entry::encode(record, version, usize::MAX)?);
+        let part = self.partition_or_create(&entry.record.user_id, &entry.record.agent_id);
+        let mut data = part.data.write();
+        if data.by_id.contains_key(entry.id()) {
+            data.replace(entry);
+        } else {
+            data.insert(entry);
+            self.inner.len.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Removes loaded sessions, without journaling.
+    fn load_del(&self, user_id: &str, agent_id: &str, ids: &[String]) {
+        let Some(part) = self.partition(user_id, agent_id) else {
+            return;
+        };
+        let now_empty = {
+            let mut data = part.data.write();
+            for id in ids {
+                if data.remove(id).is_some() {
+                    self.inner.len.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+            data.by_id.is_empty()
+        };
+        if now_empty {
+            self.drop_partition_if_empty(user_id, agent_id, &part);
+        }
+    }
+}
+
+/// What loading a directory gathers before the store becomes durable.
+struct Load {
+    /// Shards that differ from their snapshot file.
+    dirty: Vec<bool>,
+    /// The snapshot's file of each shard, where the layout is unchanged.
+    files: Vec<Option<ShardRef>>,
+    last_version: u64,
+    agents_dirty: bool,
+    recovery: Recovery,
+}
