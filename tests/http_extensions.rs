@@ -1,6 +1,7 @@
 //! The server's own extensions, off unless asked for: list paging, cursors, orders and the
 //! summary view; `ETag` and `If-Match`; the body limit; store errors as statuses; `/healthz`
-//! and `/openapi.json`.
+//! and `/openapi.json`. On every backend (in memory, Redis, Redis Cluster) where the test is
+//! about what the server answers over the backend's data.
 
 #![cfg(feature = "server")]
 
@@ -8,15 +9,19 @@ mod common;
 
 use agent_sessions::model::{parse_timestamp, AgentRecord, SessionRecord};
 use agent_sessions::server::{self, Options};
-use agent_sessions::{ListQuery, SessionStore};
+use std::sync::Arc;
+
+use agent_sessions::{ListQuery, SessionBackend, SessionStore};
 use axum::body::Body;
 use axum::http::Request;
 use common::{request, send};
 use serde_json::{json, Value};
 
-/// Five sessions of ("u", "a"), created a minute apart: s0 oldest ... s4 newest.
-fn store_with_five() -> SessionStore {
-    let store = SessionStore::new();
+type Backend = Arc<dyn SessionBackend>;
+
+/// Five sessions of ("u", "a"), created a minute apart, put into `store`: s0 oldest ... s4
+/// newest.
+async fn with_five(store: Backend) -> Backend {
     for i in 0..5 {
         let rec: SessionRecord = serde_json::from_value(json!({
             "id": format!("s{i}"), "user_id": "u", "agent_id": "a",
@@ -26,7 +31,7 @@ fn store_with_five() -> SessionStore {
             "state": {"summary": "long", "context": [{"name": "u", "role": "user", "content": [{"type": "text", "text": "hi", "id": "b"}]}]}
         }))
         .unwrap();
-        store.insert(rec).unwrap();
+        store.insert(rec).await.unwrap();
     }
     store
 }
@@ -40,23 +45,32 @@ fn ids(v: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn without_extensions_the_answer_is_the_stores_bytes() {
-    let store = store_with_five();
+on_every_backend!(
+    without_extensions_the_answer_is_the_stores_bytes,
+    limit_offset_order_and_view,
+    a_cursor_walk_sees_every_session_once,
+    bad_extension_values_are_fastapi_422s,
+    etags_and_if_match,
+);
+
+async fn without_extensions_the_answer_is_the_stores_bytes(store: Backend) {
+    let store = with_five(store).await;
     let app = server::router(store.clone());
     let got = send(
         &app,
         request("GET", "/sessions/?agent_id=a", Some("u"), None),
     )
     .await;
-    assert_eq!(got.body, store.list_json(&ListQuery::new("u", "a")));
+    assert_eq!(
+        got.body,
+        store.list_json(&ListQuery::new("u", "a")).await.unwrap()
+    );
     assert_eq!(ids(&got.json()), ["s4", "s3", "s2", "s1", "s0"]);
     assert!(got.json().get("next_cursor").is_none());
 }
 
-#[tokio::test]
-async fn limit_offset_order_and_view() {
-    let app = server::router(store_with_five());
+async fn limit_offset_order_and_view(store: Backend) {
+    let app = server::router(with_five(store).await);
     let get = |q: &str| {
         let app = app.clone();
         let q = q.to_owned();
@@ -98,9 +112,8 @@ async fn limit_offset_order_and_view() {
     assert_eq!(full["sessions"][0]["state"]["summary"], "long");
 }
 
-#[tokio::test]
-async fn a_cursor_walk_sees_every_session_once() {
-    let store = store_with_five();
+async fn a_cursor_walk_sees_every_session_once(store: Backend) {
+    let store = with_five(store).await;
     let app = server::router(store.clone());
     let mut seen = Vec::new();
     let mut cursor = String::new();
@@ -129,15 +142,14 @@ async fn a_cursor_walk_sees_every_session_once() {
                 "id": "new", "user_id": "u", "agent_id": "a", "config": {"workspace_id": "w"}
             }))
             .unwrap();
-            store.insert(rec).unwrap();
+            store.insert(rec).await.unwrap();
         }
     }
     assert_eq!(seen, ["s4", "s3", "s2", "s1", "s0"]);
 }
 
-#[tokio::test]
-async fn bad_extension_values_are_fastapi_422s() {
-    let app = server::router(store_with_five());
+async fn bad_extension_values_are_fastapi_422s(store: Backend) {
+    let app = server::router(with_five(store).await);
     let got = send(
         &app,
         request(
@@ -173,9 +185,8 @@ async fn bad_extension_values_are_fastapi_422s() {
     );
 }
 
-#[tokio::test]
-async fn etags_and_if_match() {
-    let store = store_with_five();
+async fn etags_and_if_match(store: Backend) {
+    let store = with_five(store).await;
     let app = server::router(store.clone());
     let patch = |if_match: Option<&str>, name: &str| {
         let mut b = Request::builder()
@@ -193,7 +204,7 @@ async fn etags_and_if_match() {
     };
     let first = send(&app, patch(None, "one")).await;
     let etag = first.headers["etag"].to_str().unwrap().to_owned();
-    let version = store.get_versioned("u", "a", "s1").unwrap().version;
+    let version = store.get("u", "a", "s1").await.unwrap().unwrap().version;
     assert_eq!(etag, format!("\"{version}\""));
 
     let ok = send(&app, patch(Some(&format!("\"1\", {etag}")), "two")).await;
@@ -205,7 +216,8 @@ async fn etags_and_if_match() {
         assert_eq!(refused.content_type.as_deref(), Some("application/json"));
     }
     assert_eq!(send(&app, patch(Some("*"), "three")).await.status, 200);
-    assert_eq!(store.get("u", "a", "s1").unwrap().config.name, "three");
+    let now = store.get("u", "a", "s1").await.unwrap().unwrap();
+    assert_eq!(now.record.config.name, "three");
     // Validation and existence come first, as without If-Match.
     let missing = Request::builder()
         .method("PATCH")

@@ -8,7 +8,9 @@ mod common;
 
 use agent_sessions::model::{ContentBlock, Msg, Role};
 use agent_sessions::server::{self, Identity, JwtAuth, Options};
-use agent_sessions::{NewSession, SessionStore};
+use std::sync::Arc;
+
+use agent_sessions::{NewSession, SessionBackend};
 use axum::body::Body;
 use axum::http::Request;
 use common::{request, send};
@@ -52,7 +54,7 @@ impl Caller {
 /// What A holds: an agent, a session with a message, a seeded agent's session; and B's agent.
 struct World {
     caller: Caller,
-    store: SessionStore,
+    store: Arc<dyn SessionBackend>,
     app: axum::Router,
     a_agent: String,
     s: String,
@@ -60,9 +62,8 @@ struct World {
     b_agent: String,
 }
 
-async fn world(caller: Caller) -> World {
-    let store = SessionStore::new();
-    let app = server::router_with(store.clone(), &caller.options());
+async fn world(caller: Caller, store: Arc<dyn SessionBackend>) -> World {
+    let app = server::router_with(Arc::clone(&store), &caller.options());
 
     // A: an agent, a session with a message, and an agent known only by its (seeded) session.
     let a_agent = send(
@@ -91,10 +92,12 @@ async fn world(caller: Caller) -> World {
     .await;
     let s = created.json()["session_id"].as_str().unwrap().to_owned();
     let msg = Msg::new("user", Role::User, vec![ContentBlock::text("secret")]);
-    store.append_message("A", &a_agent, &s, msg).unwrap();
+    store.append_message("A", &a_agent, &s, msg).await.unwrap();
     let seeded = store
         .create(NewSession::new("A", "seeded-agent").name("seeded"))
-        .unwrap();
+        .await
+        .unwrap()
+        .record;
 
     // B: an agent of its own, so that "B names its own agent" is tried too.
     let b_agent = send(
@@ -123,20 +126,23 @@ async fn world(caller: Caller) -> World {
     }
 }
 
-#[tokio::test]
-async fn user_b_never_reaches_user_a() {
-    let w = world(Caller { secret: None }).await;
+on_every_backend!(
+    user_b_never_reaches_user_a,
+    user_b_with_a_valid_token_never_reaches_user_a
+);
+
+async fn user_b_never_reaches_user_a(store: Arc<dyn SessionBackend>) {
+    let w = world(Caller { secret: None }, store).await;
     sessions_routes_refuse_b(&w).await;
     registry_refuses_b(&w).await;
     a_is_untouched(&w).await;
 }
 
-#[tokio::test]
-async fn user_b_with_a_valid_token_never_reaches_user_a() {
-    let w = world(Caller {
+async fn user_b_with_a_valid_token_never_reaches_user_a(store: Arc<dyn SessionBackend>) {
+    let caller = Caller {
         secret: Some(common::jwt::random_secret()),
-    })
-    .await;
+    };
+    let w = world(caller, store).await;
     sessions_routes_refuse_b(&w).await;
     registry_refuses_b(&w).await;
     a_is_untouched(&w).await;
@@ -196,7 +202,7 @@ async fn sessions_routes_refuse_b(w: &World) {
             assert_eq!(msgs.status, 404);
             let delete = send(app, caller.req("DELETE", &q, Some("B"), None)).await;
             assert_eq!(delete.status, 404);
-            assert!(store.get("A", owner_agent, id).is_some());
+            assert!(store.get("A", owner_agent, id).await.unwrap().is_some());
         }
     }
     let create = send(
@@ -265,18 +271,25 @@ async fn a_is_untouched(w: &World) {
         a_agent,
         s,
         seeded,
-        ..
+        b_agent,
     } = w;
-    let rec = store.get("A", a_agent, s).unwrap();
+    let rec = store.get("A", a_agent, s).await.unwrap().unwrap().record;
     assert_eq!(rec.config.name, "mine");
-    assert_eq!(store.message_count("A", a_agent, s).unwrap(), 1);
-    assert_eq!(store.agent("A", a_agent).unwrap().name(), Some("a-bot"));
-    assert_eq!(
-        store.get("A", "seeded-agent", seeded).unwrap().config.name,
-        "seeded"
-    );
-    assert_eq!(store.count("B", a_agent), 0);
-    assert_eq!(store.len(), 2);
+    assert_eq!(store.message_count("A", a_agent, s).await.unwrap(), 1);
+    let agent = store.agent("A", a_agent).await.unwrap().unwrap();
+    assert_eq!(agent.name(), Some("a-bot"));
+    let seeded_now = store
+        .get("A", "seeded-agent", seeded)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seeded_now.record.config.name, "seeded");
+    // Nothing was made for B or moved to it: B's scopes hold nothing, A's what it made.
+    for agent in [a_agent.as_str(), "seeded-agent", b_agent.as_str()] {
+        assert_eq!(store.count("B", agent).await.unwrap(), 0, "{agent}");
+    }
+    assert_eq!(store.count("A", a_agent).await.unwrap(), 1);
+    assert_eq!(store.count("A", "seeded-agent").await.unwrap(), 1);
 
     // And A still reaches all of it.
     let list = send(
@@ -309,5 +322,5 @@ async fn a_is_untouched(w: &World) {
     )
     .await;
     assert_eq!(delete.status, 204);
-    assert_eq!(store.count("A", "seeded-agent"), 0);
+    assert_eq!(store.count("A", "seeded-agent").await.unwrap(), 0);
 }

@@ -178,3 +178,43 @@ pub fn is_default_name(s: &str) -> bool {
             _ => c.is_ascii_digit(),
         })
 }
+
+/// Runs each named `async fn(Arc<dyn SessionBackend>)` of the calling file as a test on every
+/// backend: in memory, and (feature `redis`) on the shared Redis and Redis Cluster, each test
+/// with a key prefix of its own (skipped with a printed line where no Redis is configured,
+/// outside CI).
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),+ $(,)?) => {
+        mod in_memory {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(std::sync::Arc::new(agent_sessions::SessionStore::new())).await;
+                }
+            )+
+        }
+        #[cfg(feature = "redis")]
+        mod on_redis {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(b) = $crate::common::redis_env::standalone().await {
+                        super::$name(std::sync::Arc::new(b)).await;
+                    }
+                }
+            )+
+        }
+        #[cfg(feature = "redis")]
+        mod on_cluster {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(b) = $crate::common::redis_env::cluster().await {
+                        super::$name(std::sync::Arc::new(b)).await;
+                    }
+                }
+            )+
+        }
+    };
+}
