@@ -43,7 +43,18 @@ cleanup() {
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  if [[ -n $ref_started ]]; then "$REF" stop >/dev/null 2>&1 || true; fi
+  if [[ -n $ref_started ]]; then
+    # agentscope-ref stop signals the app and its Redis by their recorded PIDs; wait for them.
+    local home=${REF_HOME:-/tmp/agentscope-ref} pids="" f
+    for f in app redis; do [[ -s $home/$f.pid ]] && pids+=" $(cat "$home/$f.pid")"; done
+    "$REF" stop >/dev/null 2>&1 || true
+    for _ in $(seq 1 50); do
+      local alive=""
+      for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive=1; done
+      [[ -z $alive ]] && break
+      sleep 0.1
+    done
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
