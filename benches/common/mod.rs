@@ -64,7 +64,7 @@ impl Rng {
 pub fn fixture_records() -> Vec<Value> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/agentscope-2.0.0/records.json"
+        "/../tests/fixtures/agentscope-2.0.0/records.json"
     );
     let text = std::fs::read_to_string(path).expect("read the fixture records");
     serde_json::from_str(&text).expect("the fixture is a JSON array of records")
