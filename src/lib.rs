@@ -38,6 +38,7 @@ mod persist;
 pub mod redis;
 #[cfg(feature = "server")]
 pub mod server;
+mod stats;
 mod store;
 
 pub use backend::{
@@ -47,6 +48,7 @@ pub use backend::{
 pub use error::StoreError;
 pub use model::{ListSessionsResponse, SessionRecord};
 pub use persist::{FsyncPolicy, Recovery, SnapshotReport, TornTail};
+pub use stats::{HistogramSnapshot, JournalStats};
 pub use store::{SessionStore, SessionStoreBuilder};
 
 #[cfg(doctest)]

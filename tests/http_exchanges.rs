@@ -8,6 +8,9 @@
 //!   (`http_probes.py` beside it records them): error bodies, redirects, 405s, lax
 //!   validation, the agent registry, and the reference's quirks (a session is found by user
 //!   and id whatever `agent_id` says).
+//! - `webui_probes.json`: the routes AgentScope's web UI calls besides sessions and agents
+//!   (`/credential/`, `/workspace/...`), as the reference answers them with nothing
+//!   configured (`webui_probes.py` records them).
 
 #![cfg(feature = "server")]
 
@@ -23,7 +26,8 @@ use serde_json::Value;
 
 const FIXTURES: &str = "tests/fixtures/agentscope-2.0.0";
 
-/// The recorded server's address: requests carry it as `Host`, so redirects name it.
+/// The recorded server's address, unless the recording names it (`"host"`): requests carry
+/// it as `Host`, so redirects name it.
 const RECORDED_HOST: &str = "127.0.0.1:8701";
 
 async fn replay(file: &str, backend: impl server::IntoBackend) -> usize {
@@ -33,11 +37,12 @@ async fn replay(file: &str, backend: impl server::IntoBackend) -> usize {
     let recording: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let exchanges = recording["exchanges"].as_array().expect("exchanges");
     let app = server::router(backend);
+    let host = recording["host"].as_str().unwrap_or(RECORDED_HOST);
     let mut ids = IdMap::default();
     let mut failures = Vec::new();
     for (i, exchange) in exchanges.iter().enumerate() {
         let req = &exchange["request"];
-        let got = send(&app, build_request(req, &ids)).await;
+        let got = send(&app, build_request(req, &ids, host)).await;
         let head = req["method"] == "HEAD"; // the body is dropped on the wire
         if let Err(e) = check(&exchange["response"], &got, head, &mut ids) {
             let name = exchange["name"].as_str().unwrap_or("?");
@@ -58,11 +63,11 @@ async fn replay(file: &str, backend: impl server::IntoBackend) -> usize {
 }
 
 /// The recorded request, with the reference's ids replaced by ours.
-fn build_request(req: &Value, ids: &IdMap) -> Request<Body> {
+fn build_request(req: &Value, ids: &IdMap, host: &str) -> Request<Body> {
     let mut builder = Request::builder()
         .method(req["method"].as_str().unwrap())
         .uri(ids.apply(req["path"].as_str().unwrap()))
-        .header("host", RECORDED_HOST);
+        .header("host", host);
     let headers = req["headers"].as_object().unwrap();
     for (k, v) in headers {
         // Header values are Latin-1 on the wire.
@@ -154,6 +159,12 @@ async fn every_recorded_exchange_is_reproduced() {
 #[tokio::test]
 async fn every_probed_exchange_is_reproduced() {
     assert!(replay("http_probes.json", SessionStore::new()).await > 50);
+}
+
+/// The web UI's other routes: the credential list, and the workspace routes' 503.
+#[tokio::test]
+async fn the_web_uis_other_routes_answer_as_the_reference_with_nothing_configured() {
+    assert!(replay("webui_probes.json", SessionStore::new()).await > 50);
 }
 
 /// The same conversations with the server on Redis and on a Redis Cluster.

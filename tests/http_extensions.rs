@@ -309,6 +309,19 @@ async fn healthz_openapi_and_agent_records() {
     );
     assert!(doc["components"]["schemas"]["SessionRecord"].is_object());
     assert!(doc["paths"]["/healthz"]["get"].is_object());
+    assert!(doc["paths"]["/metrics"]["get"].is_object());
+    // The reference's own entries for the web UI's other routes, and the 503 they answer.
+    assert!(doc["paths"]["/credential/"]["get"].is_object());
+    assert!(doc["paths"]["/credential/"]["post"].is_null());
+    for (path, method) in [
+        ("/workspace/mcp", "get"),
+        ("/workspace/skill/{skill_name}", "delete"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert!(op["responses"]["503"].is_object(), "{path} {method}");
+        assert_eq!(op["tags"][0], "workspace");
+    }
+    assert!(doc["components"]["schemas"]["ListCredentialsResponse"].is_object());
 
     // Agent records carry the store's timestamps (RFC 3339, Z) and the reference's defaults.
     let created = send(

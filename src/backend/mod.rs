@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{AgentRecord, Msg, Object, SessionRecord};
-use crate::{ListSessionsResponse, StoreError};
+use crate::{JournalStats, ListSessionsResponse, StoreError};
 
 pub use new_session::NewSession;
 pub use query::{Cursor, ListQuery, Order, UnknownOrder};
@@ -251,6 +251,26 @@ pub trait SessionBackend: Send + Sync + std::fmt::Debug {
     /// `Ok` when the backend can serve: for a readiness probe. A networked backend makes a
     /// round trip; a durable store checks that its journal has not failed.
     async fn health_check(&self) -> Result<(), StoreError>;
+
+    /// How many sessions the backend holds, where it can tell without a scan or a round trip
+    /// (for metrics); `None` where it cannot (the default; the Redis backend).
+    ///
+    /// ```
+    /// use agent_sessions::{NewSession, SessionBackend, SessionStore};
+    /// let store = SessionStore::new();
+    /// store.create(NewSession::new("u", "a"))?;
+    /// assert_eq!(SessionBackend::session_count(&store), Some(1));
+    /// # Ok::<(), agent_sessions::StoreError>(())
+    /// ```
+    fn session_count(&self) -> Option<usize> {
+        None
+    }
+
+    /// What the backend's journal has done, for a durable store (see [`JournalStats`]);
+    /// `None` for a backend without one (the default).
+    fn journal_stats(&self) -> Option<JournalStats> {
+        None
+    }
 }
 
 /// Refuses an empty id, or one longer than `limit` bytes: the id rule every backend keeps.

@@ -21,13 +21,14 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 use super::files::{self, io_error};
 use super::journal_format::file_name;
-use crate::StoreError;
+use crate::stats::{AtomicHistogram, FSYNC_SECONDS, GROUP_LINES};
+use crate::{JournalStats, StoreError};
 
 /// When the journal is fsynced.
 ///
@@ -97,6 +98,8 @@ struct Group {
 /// The journal of a durable store.
 #[derive(Debug)]
 pub(crate) struct Journal {
+    /// Every fsync's duration and group size, recorded under the file lock after the fsync.
+    stats: JournalCounters,
     dir: PathBuf,
     policy: FsyncPolicy,
     /// Lock order: `file` before `pending`; `pending` may be taken under a partition lock.
@@ -118,6 +121,7 @@ impl Journal {
         let file = files::open_append(&path).map_err(io_error(&path))?;
         files::sync_dir(dir).map_err(io_error(dir))?;
         Ok(Self {
+            stats: JournalCounters::default(),
             dir: dir.to_path_buf(),
             policy,
             pending: Mutex::new(Pending {
@@ -138,6 +142,14 @@ impl Journal {
             group: Mutex::new(Group::default()),
             led: Condvar::new(),
         })
+    }
+
+    /// What the journal has done since it was opened.
+    pub(crate) fn stats(&self) -> JournalStats {
+        JournalStats {
+            fsync_seconds: self.stats.fsync_seconds.snapshot(),
+            group_commit_lines: self.stats.group_lines.snapshot(),
+        }
     }
 
     /// Fails with `Poisoned` once a journal write has failed.
@@ -266,7 +278,9 @@ impl Journal {
             }
             f.written = upto;
             if fsync && f.synced < upto {
+                let started = Instant::now();
                 f.file.sync_data()?;
+                self.stats.fsynced(started.elapsed(), upto - f.synced);
                 #[cfg(test)]
                 {
                     f.fsyncs += 1;
@@ -282,6 +296,30 @@ impl Journal {
             self.poisoned.store(true, Ordering::Release);
             io_error(&f.path)(source)
         })
+    }
+}
+
+/// The journal's own counters (see [`JournalStats`]).
+#[derive(Debug)]
+struct JournalCounters {
+    fsync_seconds: AtomicHistogram,
+    group_lines: AtomicHistogram,
+}
+
+impl Default for JournalCounters {
+    fn default() -> Self {
+        Self {
+            fsync_seconds: AtomicHistogram::new(FSYNC_SECONDS, 1e-9),
+            group_lines: AtomicHistogram::new(GROUP_LINES, 1.0),
+        }
+    }
+}
+
+impl JournalCounters {
+    /// An fsync that took `took` made `lines` lines durable.
+    fn fsynced(&self, took: Duration, lines: u64) {
+        self.fsync_seconds.record_duration(took);
+        self.group_lines.record_units(lines);
     }
 }
 
@@ -357,6 +395,44 @@ mod tests {
             assert!(text.contains(&format!("{{\"line\":{i}}}\n")), "line {i}");
         }
         assert_eq!(text.lines().count(), COMMITTERS);
+        // The stats saw one fsync that made every committer's line durable.
+        let stats = j.stats();
+        assert_eq!(stats.fsync_seconds.count, 1);
+        assert_eq!(stats.group_commit_lines.count, 1);
+        let lines = stats.group_commit_lines.sum;
+        assert!(
+            (lines - 8.0).abs() < f64::EPSILON,
+            "{lines}: {COMMITTERS} lines"
+        );
+        let eight = stats
+            .group_commit_lines
+            .buckets
+            .iter()
+            .find(|(b, _)| (*b - 8.0).abs() < f64::EPSILON);
+        assert_eq!(eight, Some(&(8.0, 1)));
+    }
+
+    #[test]
+    fn the_stats_count_each_fsync_and_the_lines_it_made_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path(), 1, FsyncPolicy::Always).unwrap();
+        let fresh = j.stats();
+        assert_eq!(
+            (fresh.fsync_seconds.count, fresh.group_commit_lines.count),
+            (0, 0)
+        );
+        for _ in 0..3 {
+            j.append_line(b"{}\n");
+        }
+        j.sync().unwrap();
+        let seq = j.append_line(b"{}\n");
+        j.commit(seq).unwrap();
+        j.sync().unwrap(); // nothing new: no fsync
+        let stats = j.stats();
+        assert_eq!(stats.fsync_seconds.count, 2);
+        assert!(stats.fsync_seconds.sum > 0.0);
+        assert_eq!(stats.group_commit_lines.count, 2);
+        assert!((stats.group_commit_lines.sum - 4.0).abs() < f64::EPSILON);
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! Who calls: the `x-user-id` header (AgentScope's own, for tests and trusted networks), or a
 //! verified JSON Web Token (for deployments).
 //!
-//! In JWT mode every route but the open ones (`/healthz`, `/openapi.json`, unless closed too)
-//! needs `Authorization: Bearer <token>`. The token must be signed by the configured key with
-//! an algorithm of that key's family (so `alg: none` and algorithm confusion fail), be within
-//! its `exp` and `nbf` (with a small leeway), and name the configured issuer and audience if
-//! they are set. Its user is a string claim (`sub` by default). A request that also sends
+//! In JWT mode every route but the open ones (`/healthz`, `/openapi.json`, `/metrics`, unless
+//! closed too) needs `Authorization: Bearer <token>`. The token must be signed by the
+//! configured key with an algorithm of that key's family (so `alg: none` and algorithm
+//! confusion fail), be within its `exp` and `nbf` (with a small leeway), and name the
+//! configured issuer and audience if they are set. Its user is a string claim (`sub` by default). A request that also sends
 //! `x-user-id` must name the same user. A refusal answers 401 `{"detail": ...}` with
 //! `WWW-Authenticate: Bearer` (403 for a user mismatch); a valid token acts exactly as the
 //! header would for its user.

@@ -16,6 +16,8 @@
 //! | `GET /sessions/{id}/messages?agent_id=&offset=&limit=` | `{"messages": [...], "is_running": false}` |
 //! | `GET /agent/`, `POST /agent/`, `PATCH /agent/{id}`, `DELETE /agent/{id}` | the agent registry |
 //! | `GET /openapi.json`, `GET /healthz` | the `OpenAPI` document; `{"status": "ok"}` (503 and what is wrong while the backend is not) |
+//! | `GET /credential/`, `/workspace/mcp`, `/workspace/skill` | as the reference with nothing configured: no credentials; 503 (no workspace manager) |
+//! | `GET /metrics` | the server's metrics, `OpenMetrics` text (see `metrics`) |
 //!
 //! Every request names its user in the `x-user-id` header; a user never sees, changes or
 //! deletes another user's sessions or agents.
@@ -41,9 +43,12 @@
 //! ```
 
 mod auth;
+mod cors;
 mod errors;
 mod extract;
 mod json;
+mod metered;
+mod metrics;
 mod openapi;
 mod routes;
 mod test_server;
@@ -76,6 +81,10 @@ pub struct Options {
     pub max_body_bytes: usize,
     /// How callers are identified (default: the `x-user-id` header, as AgentScope).
     pub identity: Identity,
+    /// The origins whose web pages may call the API (CORS): each `scheme://host[:port]`, or
+    /// `*` for any. Empty by default: no CORS, as the reference (see
+    /// [`Options::cors_origins`]).
+    pub cors_origins: Vec<String>,
 }
 
 impl Options {
@@ -100,6 +109,32 @@ impl Options {
         self.identity = identity;
         self
     }
+
+    /// Sets [`Options::cors_origins`]: browsers on these origins may call the API (its
+    /// preflights answered, `Access-Control-Allow-Origin` on its answers). Origins that
+    /// [`Options::check_cors_origin`] refuses are left out, with a warning.
+    ///
+    /// ```
+    /// use agent_sessions::server::Options;
+    /// let opts = Options::default().cors_origins(["http://localhost:5173"]);
+    /// assert_eq!(opts.cors_origins, ["http://localhost:5173"]);
+    /// ```
+    pub fn cors_origins<S: Into<String>>(mut self, origins: impl IntoIterator<Item = S>) -> Self {
+        self.cors_origins = origins.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Checks an origin for [`Options::cors_origins`]: `*`, or `scheme://host[:port]` as a
+    /// browser sends it in `Origin` (no path, no trailing slash).
+    ///
+    /// ```
+    /// use agent_sessions::server::Options;
+    /// assert!(Options::check_cors_origin("http://localhost:5173").is_ok());
+    /// assert!(Options::check_cors_origin("http://localhost:5173/").is_err());
+    /// ```
+    pub fn check_cors_origin(origin: &str) -> Result<(), String> {
+        cors::check_origin(origin)
+    }
 }
 
 impl Default for Options {
@@ -107,6 +142,7 @@ impl Default for Options {
         Self {
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             identity: Identity::Header,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -117,6 +153,7 @@ struct App {
     backend: Arc<dyn SessionBackend>,
     max_body_bytes: usize,
     identity: Identity,
+    metrics: Arc<metrics::Metrics>,
 }
 
 /// What the server can serve: any [`SessionBackend`] by value, or one already shared as
@@ -165,16 +202,44 @@ pub fn router(backend: impl IntoBackend) -> Router {
 }
 
 /// The server's routes over `backend`, with `options`.
+///
+/// ```
+/// use agent_sessions::{server, SessionStore};
+/// use axum::{body::Body, http::Request};
+/// use tower::ServiceExt; // oneshot
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let options = server::Options::default().cors_origins(["http://localhost:5173"]);
+/// let app = server::router_with(SessionStore::new(), &options);
+/// let preflight = Request::options("/sessions/")
+///     .header("origin", "http://localhost:5173")
+///     .header("access-control-request-method", "POST")
+///     .body(Body::empty())
+///     .unwrap();
+/// let response = app.oneshot(preflight).await.unwrap();
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(response.headers()["access-control-allow-origin"], "http://localhost:5173");
+/// # });
+/// ```
 pub fn router_with(backend: impl IntoBackend, options: &Options) -> Router {
+    let backend = backend.into_backend();
+    let metrics = Arc::new(metrics::Metrics::new(Arc::clone(&backend)));
     let app = App {
-        backend: backend.into_backend(),
+        backend: Arc::new(metered::Metered {
+            inner: backend,
+            metrics: Arc::clone(&metrics),
+        }),
         max_body_bytes: options.max_body_bytes,
         identity: options.identity.clone(),
+        metrics: Arc::clone(&metrics),
     };
-    Router::new()
+    let router = Router::new()
         .fallback(routes::dispatch)
         .layer(axum::middleware::map_response(errors::log_store_errors))
-        .with_state(app)
+        .with_state(app);
+    cors::apply(router, &options.cors_origins).layer(axum::middleware::from_fn_with_state(
+        metrics,
+        metrics::track,
+    ))
 }
 
 /// Serves [`router(backend)`](router) on `listener` until `shutdown` completes, then

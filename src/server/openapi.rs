@@ -2,8 +2,9 @@
 //! with this server's extensions added.
 //!
 //! `openapi_reference.json` holds the paths `/sessions/...` and `/agent/...` of the document
-//! AgentScope 2.0.0 serves, and the schemas they use, as captured. The extensions (list
-//! paging and views, `ETag` / `If-Match`, 412 and 413, `/healthz`) are added here, so the
+//! AgentScope 2.0.0 serves, those of `GET /credential/` and the workspace routes, and the
+//! schemas they use, as captured. The extensions (list paging and views, `ETag` / `If-Match`,
+//! 412 and 413, the workspace routes' 503, `/healthz`, `/metrics`) are added here, so the
 //! captured part stays as the reference wrote it.
 
 use std::sync::LazyLock;
@@ -86,6 +87,25 @@ pub(crate) fn document() -> Value {
         doc["paths"][path][method]["responses"]["413"] =
             json!({"description": "Extension: the body is over the server's size limit"});
     }
+    for (path, method) in [
+        ("/workspace/mcp", "get"),
+        ("/workspace/mcp", "post"),
+        ("/workspace/mcp/{mcp_name}", "delete"),
+        ("/workspace/skill", "get"),
+        ("/workspace/skill/{skill_name}", "delete"),
+        ("/workspace/skill", "post"),
+    ] {
+        doc["paths"][path][method]["responses"]["503"] = json!({"description":
+            "Always on this server, as AgentScope 2.0.0 without a workspace manager: \
+             {\"detail\": \"Workspace manager is not configured.\"}"});
+    }
+    doc["paths"]["/metrics"] = json!({"get": {
+        "tags": ["meta"],
+        "summary": "Metrics",
+        "operationId": "metrics",
+        "responses": {"200": {"description": "The server's metrics, in the OpenMetrics text \
+            format", "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}}}
+    }});
     doc["paths"]["/healthz"] = json!({"get": {
         "tags": ["meta"],
         "summary": "Liveness",

@@ -12,7 +12,10 @@ use async_trait::async_trait;
 use super::{deferred, SessionStore};
 use crate::backend::{AgentChange, SessionChange};
 use crate::model::{AgentRecord, Msg, SessionRecord};
-use crate::{ListQuery, ListSessionsResponse, NewSession, SessionBackend, StoreError, Versioned};
+use crate::{
+    JournalStats, ListQuery, ListSessionsResponse, NewSession, SessionBackend, StoreError,
+    Versioned,
+};
 
 impl SessionStore {
     /// Runs a synchronous write, then waits without blocking until it is durable.
@@ -212,5 +215,13 @@ impl SessionBackend for SessionStore {
 
     async fn health_check(&self) -> Result<(), StoreError> {
         self.check_writable()
+    }
+
+    fn session_count(&self) -> Option<usize> {
+        Some(self.len())
+    }
+
+    fn journal_stats(&self) -> Option<JournalStats> {
+        SessionStore::journal_stats(self)
     }
 }

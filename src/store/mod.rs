@@ -582,6 +582,17 @@ impl SessionStore {
         self.inner.len.load(Ordering::Relaxed)
     }
 
+    /// What the journal of a durable store has done since it was opened (fsync durations,
+    /// group-commit sizes); `None` for an in-memory store.
+    ///
+    /// ```
+    /// let store = agent_sessions::SessionStore::new();
+    /// assert!(store.journal_stats().is_none());
+    /// ```
+    pub fn journal_stats(&self) -> Option<crate::JournalStats> {
+        self.inner.durable.get().map(|d| d.journal.stats())
+    }
+
     /// Whether the store holds no session (see [`SessionStore::len`]).
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -4,6 +4,7 @@
 //! agent-sessions serve [--addr 127.0.0.1:8080] [--log LEVEL]
 //!                      [--data-dir DIR | --redis redis://HOST:PORT[/DB] | --redis-cluster URL[,URL...]]
 //!                      [--redis-timeout-ms 2000] [--seed FILE] [--max-body-bytes N]
+//!                      [--cors-origin ORIGIN ...]
 //!                      [--auth header|jwt --jwt-secret-file F | --jwt-public-key F | --jwt-jwks-file F
 //!                       [--jwt-issuer ISS] [--jwt-audience AUD] [--jwt-user-claim sub]]
 //! agent-sessions import (--from-agentscope-redis URL | --from-json FILE)
@@ -40,7 +41,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API until SIGINT or SIGTERM.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Copy sessions, agents and message histories into a store (idempotent).
     Import(import::Args),
     /// Write every session of a directory store into one list-shaped JSON file.

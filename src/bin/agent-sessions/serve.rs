@@ -27,6 +27,10 @@ pub struct Args {
     /// The largest request body accepted, in bytes (413 above it).
     #[arg(long, value_name = "BYTES", default_value_t = Options::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Let web pages from this origin call the API (CORS): `scheme://host[:port]`, or `*` for
+    /// any. Repeatable. Off by default, as in AgentScope.
+    #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = cors_origin)]
+    cors_origins: Vec<String>,
     /// What to log on stderr: a level (`error`, `warn`, `info`, `debug`, `trace`) or
     /// `RUST_LOG`-style directives; default `RUST_LOG`, else `info`.
     #[arg(long, value_name = "LEVEL")]
@@ -42,7 +46,8 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
     let options = Options::default()
         .max_body_bytes(args.max_body_bytes)
-        .identity(identity);
+        .identity(identity)
+        .cors_origins(args.cors_origins.iter().cloned());
     let app = server::router_with(Arc::clone(&opened.backend), &options);
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr)
@@ -64,6 +69,11 @@ pub fn run(args: &Args) -> Result<(), String> {
     opened.close()?;
     crate::say("stopped");
     Ok(())
+}
+
+/// A `--cors-origin` value, checked.
+fn cors_origin(value: &str) -> Result<String, String> {
+    Options::check_cors_origin(value).map(|()| value.to_owned())
 }
 
 /// Seeds the store from a list-shaped file.

@@ -10,6 +10,7 @@ mod agents;
 mod meta;
 mod sessions;
 mod shared;
+mod workspace;
 
 use std::fmt::Write as _;
 
@@ -45,6 +46,29 @@ enum Endpoint {
     PatchSession,
     ListMessages,
     Healthz,
+    Credentials,
+    /// A workspace route, by its template.
+    Workspace(&'static str),
+    Metrics,
+}
+
+impl Endpoint {
+    /// The route's path template, as the `OpenAPI` document writes it: a label of bounded
+    /// cardinality for metrics.
+    pub(super) fn template(self) -> &'static str {
+        match self {
+            Endpoint::OpenApi => "/openapi.json",
+            Endpoint::ListAgents | Endpoint::CreateAgent => "/agent/",
+            Endpoint::PatchAgent | Endpoint::DeleteAgent => "/agent/{agent_id}",
+            Endpoint::ListSessions | Endpoint::CreateSession => "/sessions/",
+            Endpoint::DeleteSession | Endpoint::PatchSession => "/sessions/{session_id}",
+            Endpoint::ListMessages => "/sessions/{session_id}/messages",
+            Endpoint::Healthz => "/healthz",
+            Endpoint::Credentials => "/credential/",
+            Endpoint::Workspace(template) => template,
+            Endpoint::Metrics => "/metrics",
+        }
+    }
 }
 
 /// A route's path: a literal, or `{prefix}{id}{suffix}` with an id of one or more characters
@@ -95,12 +119,20 @@ const ROUTES: &[Route] = &[
     r(&[Method::POST], Pat::Lit("/agent/"), Endpoint::CreateAgent),
     r(&[Method::PATCH], Pat::Id("/agent/", ""), Endpoint::PatchAgent),
     r(&[Method::DELETE], Pat::Id("/agent/", ""), Endpoint::DeleteAgent),
+    r(GET, Pat::Lit("/credential/"), Endpoint::Credentials),
     r(GET, Pat::Lit("/sessions/"), Endpoint::ListSessions),
     r(&[Method::POST], Pat::Lit("/sessions/"), Endpoint::CreateSession),
     r(&[Method::DELETE], Pat::Id("/sessions/", ""), Endpoint::DeleteSession),
     r(&[Method::PATCH], Pat::Id("/sessions/", ""), Endpoint::PatchSession),
     r(GET, Pat::Id("/sessions/", "/messages"), Endpoint::ListMessages),
+    r(GET, Pat::Lit("/workspace/mcp"), Endpoint::Workspace("/workspace/mcp")),
+    r(&[Method::POST], Pat::Lit("/workspace/mcp"), Endpoint::Workspace("/workspace/mcp")),
+    r(&[Method::DELETE], Pat::Id("/workspace/mcp/", ""), Endpoint::Workspace("/workspace/mcp/{mcp_name}")),
+    r(GET, Pat::Lit("/workspace/skill"), Endpoint::Workspace("/workspace/skill")),
+    r(&[Method::POST], Pat::Lit("/workspace/skill"), Endpoint::Workspace("/workspace/skill")),
+    r(&[Method::DELETE], Pat::Id("/workspace/skill/", ""), Endpoint::Workspace("/workspace/skill/{skill_name}")),
     r(GET_HEAD, Pat::Lit("/healthz"), Endpoint::Healthz),
+    r(GET_HEAD, Pat::Lit("/metrics"), Endpoint::Metrics),
 ];
 
 enum Routed<'p> {
@@ -134,6 +166,10 @@ fn allow(methods: &[Method]) -> String {
     names.join(", ")
 }
 
+/// The template of the route that answered (on its response's extensions), for metrics.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RouteTemplate(pub &'static str);
+
 /// The address the server listens on, for redirects of requests without a `Host` header.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct LocalAddr(pub std::net::SocketAddr);
@@ -151,13 +187,22 @@ pub(super) async fn dispatch(State(app): State<App>, request: Request) -> Respon
     };
     let mut parts = parts;
     if let Identity::Jwt(jwt) = &app.identity {
-        let open = matches!(endpoint, Endpoint::OpenApi | Endpoint::Healthz) && jwt.meta_is_open();
+        let open = matches!(
+            endpoint,
+            Endpoint::OpenApi | Endpoint::Healthz | Endpoint::Metrics
+        ) && jwt.meta_is_open();
         if !open {
             match jwt.user(&parts.headers) {
                 Ok(user) => {
                     parts.extensions.insert(VerifiedUser(user));
                 }
-                Err(refused) => return refused.into_response(),
+                Err(refused) => {
+                    let mut response = refused.into_response();
+                    response
+                        .extensions_mut()
+                        .insert(RouteTemplate(endpoint.template()));
+                    return response;
+                }
             }
         }
     }
@@ -179,8 +224,15 @@ pub(super) async fn dispatch(State(app): State<App>, request: Request) -> Respon
         Endpoint::DeleteSession => sessions::delete(&app, ctx).await,
         Endpoint::PatchSession => sessions::patch(&app, ctx).await,
         Endpoint::ListMessages => sessions::messages(&app, ctx).await,
+        Endpoint::Credentials => workspace::credentials(&ctx),
+        Endpoint::Workspace(_) => workspace::workspace(&app, ctx).await,
+        Endpoint::Metrics => Ok(app.metrics.render()),
     };
-    result.unwrap_or_else(IntoResponse::into_response)
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    response
+        .extensions_mut()
+        .insert(RouteTemplate(endpoint.template()));
+    response
 }
 
 /// Starlette's `redirect_slashes`: 307 to the path with its trailing slash toggled when that
