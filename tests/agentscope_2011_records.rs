@@ -315,3 +315,28 @@ fn legacy_sources_fold_as_2011_folds_them() {
         }
     }
 }
+
+#[test]
+fn a_2011_record_with_messages_in_its_context_is_written_back_byte_for_byte() {
+    let mut v = records_2011().remove(0);
+    let messages = fixture("agentscope-2.0.11", "messages_after_inject.json");
+    v["state"]["context"] = messages["messages"].clone();
+    v["state"]["summary"] = json!([{"type": "text", "text": "so far", "id": "t1"}]);
+    let text = serde_json::to_string(&v).unwrap();
+    let mut rec: SessionRecord = serde_json::from_str(&text).unwrap();
+    rec.timestamp_format = TimestampFormat::Naive;
+    assert_eq!(serde_json::to_string(&rec).unwrap(), text);
+    assert_eq!(
+        serde_json::to_string(&rec.to_agentscope_2_0_11()).unwrap(),
+        text
+    );
+    let store = SessionStore::builder()
+        .timestamp_format(TimestampFormat::Naive)
+        .build();
+    store.insert(rec).unwrap();
+    let agent = v["agent_id"].as_str().unwrap();
+    let json = store
+        .get_json("user-1", agent, v["id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(String::from_utf8(json).unwrap(), text);
+}

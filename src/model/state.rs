@@ -180,7 +180,8 @@ impl AgentState {
     }
 
     /// The state as AgentScope 2.0.11 reads it; a 2.0.11 state (one with `reply_context`)
-    /// is returned unchanged. `reply_id` and `cur_iter` move into `reply_context` (with
+    /// is returned unchanged (its context's messages in 2.0.11's shape, see
+    /// [`Msg::to_agentscope_2_0_11`]). `reply_id` and `cur_iter` move into `reply_context` (with
     /// `structured_schema` and `structured_output` `null`), and `middle_context` is `{}`
     /// where absent.
     ///

@@ -7,8 +7,10 @@
 //! answer is a 307 redirect there (query kept), else 404 `{"detail":"Not Found"}`.
 
 mod agents;
+mod agents_v2011;
 mod meta;
 mod sessions;
+mod sessions_v2011;
 mod shared;
 
 use std::fmt::Write as _;
@@ -21,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use super::auth::VerifiedUser;
 use super::errors::ApiError;
 use super::extract::{decode_path, header, Query};
-use super::{App, Identity};
+use super::{AgentScope, App, Identity};
 
 /// What the client asked for, once routed.
 pub(super) struct Ctx {
@@ -44,6 +46,7 @@ enum Endpoint {
     DeleteSession,
     PatchSession,
     ListMessages,
+    SessionStatus,
     Healthz,
 }
 
@@ -103,6 +106,23 @@ const ROUTES: &[Route] = &[
     r(GET_HEAD, Pat::Lit("/healthz"), Endpoint::Healthz),
 ];
 
+/// The routes AgentScope 2.0.11 adds that this server has, tried after [`ROUTES`] when the
+/// server speaks 2.0.11.
+const ROUTES_2_0_11: &[Route] = &[r(
+    GET,
+    Pat::Id("/sessions/", "/status"),
+    Endpoint::SessionStatus,
+)];
+
+/// The routes of `version`, in the order they are tried.
+fn routes(version: AgentScope) -> impl Iterator<Item = &'static Route> {
+    let added: &[Route] = match version {
+        AgentScope::V2_0_11 => ROUTES_2_0_11,
+        _ => &[],
+    };
+    ROUTES.iter().chain(added)
+}
+
 enum Routed<'p> {
     Found(Endpoint, &'p str),
     /// The path has a route, not with this method: these are the first such route's.
@@ -110,13 +130,13 @@ enum Routed<'p> {
     Nowhere,
 }
 
-fn route<'p>(method: &Method, path: &'p str) -> Routed<'p> {
+fn route<'p>(version: AgentScope, method: &Method, path: &'p str) -> Routed<'p> {
     let mut partial = None;
     for Route {
         methods,
         pat,
         endpoint,
-    } in ROUTES
+    } in routes(version)
     {
         if let Some(id) = pat.matches(path) {
             if methods.contains(method) {
@@ -142,12 +162,12 @@ pub(super) struct LocalAddr(pub std::net::SocketAddr);
 pub(super) async fn dispatch(State(app): State<App>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = decode_path(parts.uri.path());
-    let (endpoint, id) = match route(&parts.method, &path) {
+    let (endpoint, id) = match route(app.agentscope, &parts.method, &path) {
         Routed::Found(endpoint, id) => (endpoint, id.to_owned()),
         Routed::WrongMethod(methods) => {
             return ApiError::method_not_allowed(&allow(methods)).into_response()
         }
-        Routed::Nowhere => return redirect_or_not_found(&parts, &path),
+        Routed::Nowhere => return redirect_or_not_found(app.agentscope, &parts, &path),
     };
     let mut parts = parts;
     if let Identity::Jwt(jwt) = &app.identity {
@@ -167,6 +187,10 @@ pub(super) async fn dispatch(State(app): State<App>, request: Request) -> Respon
         id,
         body,
     };
+    if app.agentscope == AgentScope::V2_0_11 && sessions_v2011::answers(endpoint) {
+        let result = sessions_v2011::dispatch(&app, endpoint, ctx).await;
+        return result.unwrap_or_else(IntoResponse::into_response);
+    }
     let result = match endpoint {
         Endpoint::OpenApi => Ok(meta::openapi()),
         Endpoint::Healthz => Ok(meta::healthz(&app).await),
@@ -179,13 +203,14 @@ pub(super) async fn dispatch(State(app): State<App>, request: Request) -> Respon
         Endpoint::DeleteSession => sessions::delete(&app, ctx).await,
         Endpoint::PatchSession => sessions::patch(&app, ctx).await,
         Endpoint::ListMessages => sessions::messages(&app, ctx).await,
+        Endpoint::SessionStatus => Err(ApiError::not_found()),
     };
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Starlette's `redirect_slashes`: 307 to the path with its trailing slash toggled when that
 /// path has a route (whatever the method), else 404.
-fn redirect_or_not_found(parts: &Parts, path: &str) -> Response {
+fn redirect_or_not_found(version: AgentScope, parts: &Parts, path: &str) -> Response {
     if path == "/" {
         return ApiError::not_found().into_response();
     }
@@ -193,7 +218,7 @@ fn redirect_or_not_found(parts: &Parts, path: &str) -> Response {
         Some(_) => path.trim_end_matches('/').to_owned(),
         None => format!("{path}/"),
     };
-    if matches!(route(&parts.method, &other), Routed::Nowhere) {
+    if matches!(route(version, &parts.method, &other), Routed::Nowhere) {
         return ApiError::not_found().into_response();
     }
     let mut url = match (
@@ -239,7 +264,7 @@ mod tests {
 
     /// The `allow` header a 405 answers for `method` on `path`.
     fn allowed(method: &Method, path: &str) -> Option<String> {
-        match route(method, path) {
+        match route(AgentScope::V2_0_0, method, path) {
             Routed::WrongMethod(methods) => Some(allow(methods)),
             _ => None,
         }
@@ -248,11 +273,11 @@ mod tests {
     #[test]
     fn routes_as_starlette() {
         assert!(matches!(
-            route(&Method::GET, "/sessions/"),
+            route(AgentScope::V2_0_0, &Method::GET, "/sessions/"),
             Routed::Found(Endpoint::ListSessions, "")
         ));
         assert!(matches!(
-            route(&Method::PATCH, "/sessions/x"),
+            route(AgentScope::V2_0_0, &Method::PATCH, "/sessions/x"),
             Routed::Found(Endpoint::PatchSession, "x")
         ));
         assert_eq!(
@@ -262,16 +287,19 @@ mod tests {
         assert_eq!(allowed(&Method::GET, "/agent/x").as_deref(), Some("PATCH"));
         assert_eq!(allowed(&Method::HEAD, "/sessions/").as_deref(), Some("GET"));
         assert!(matches!(
-            route(&Method::GET, "/sessions/x/messages"),
+            route(AgentScope::V2_0_0, &Method::GET, "/sessions/x/messages"),
             Routed::Found(Endpoint::ListMessages, "x")
         ));
         assert_eq!(
             allowed(&Method::POST, "/healthz").as_deref(),
             Some("GET, HEAD")
         );
-        assert!(matches!(route(&Method::GET, "/sessions"), Routed::Nowhere));
         assert!(matches!(
-            route(&Method::GET, "/sessions//messages"),
+            route(AgentScope::V2_0_0, &Method::GET, "/sessions"),
+            Routed::Nowhere
+        ));
+        assert!(matches!(
+            route(AgentScope::V2_0_0, &Method::GET, "/sessions//messages"),
             Routed::Nowhere
         ));
     }
