@@ -66,6 +66,7 @@ fn the_binary_speaks_2011_with_its_flag_and_2000_without() {
             vec!["--agentscope", "2.0.11", "--timestamps", "rfc3339"],
             true,
         ),
+        (vec!["--timestamps", "naive"], false),
     ] {
         let bin = Binary::start(&flags);
         let agent = call(
@@ -96,7 +97,8 @@ fn the_binary_speaks_2011_with_its_flag_and_2000_without() {
         let record = if is_2011 { &first["session"] } else { first };
         assert_eq!(record.get("origin").is_some(), is_2011, "{flags:?}");
         let naive = !record["created_at"].as_str().unwrap().ends_with('Z');
-        assert_eq!(naive, is_2011 && !flags.contains(&"rfc3339"), "{flags:?}");
+        let want_naive = flags.contains(&"naive") || (is_2011 && !flags.contains(&"rfc3339"));
+        assert_eq!(naive, want_naive, "{flags:?}");
         bin.terminate();
     }
 }
