@@ -112,22 +112,20 @@ impl NewSession {
     /// assert_eq!(rec.created_at, now);
     /// ```
     pub fn into_record(self, now: DateTime<Utc>) -> SessionRecord {
-        SessionRecord {
-            id: self.id.unwrap_or_else(new_id),
-            updated_at: now,
-            created_at: now,
-            user_id: self.user_id,
-            agent_id: self.agent_id,
-            source: self.source,
-            source_schedule_id: self.source_schedule_id,
-            config: SessionConfig {
+        SessionRecord::from_parts(
+            self.id.unwrap_or_else(new_id),
+            now,
+            self.user_id,
+            self.agent_id,
+            self.source,
+            self.source_schedule_id,
+            SessionConfig {
                 workspace_id: self.workspace_id.unwrap_or_else(new_id),
                 name: self.name.unwrap_or_else(|| default_session_name(&now)),
                 chat_model_config: self.chat_model_config.map(Box::new),
                 extra: Extra::new(),
             },
-            state: self.state.unwrap_or_default(),
-            extra: Extra::new(),
-        }
+            self.state.unwrap_or_default(),
+        )
     }
 }

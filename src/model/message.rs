@@ -83,14 +83,14 @@ open_enum! {
 /// assert_eq!(msg.id.len(), 32);
 /// assert_eq!(msg.text(), "hello");
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Msg {
     /// The sender's name.
     pub name: String,
     /// The content blocks, in order.
     pub content: Vec<ContentBlock>,
-    /// Who wrote it; `None` when the input had no `role`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Who wrote it; `None` when the input had no `role` (and then none is written).
+    #[serde(default)]
     pub role: Option<Role>,
     /// The message id (uuid4 hex by default).
     #[serde(default = "new_id")]
@@ -112,6 +112,37 @@ pub struct Msg {
     pub extra: Extra,
 }
 
+/// The message keys AgentScope 2.0.11 adds after `usage`; a message with `finished_reason`
+/// has 2.0.11's shape, which writes `usage` before `finished_at` (2.0.0 writes them the other
+/// way round).
+const ADDED_IN_2_0_11: [&str; 3] = ["finished_reason", "structured_output", "error"];
+
+impl Serialize for Msg {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("name", &self.name)?;
+        map.serialize_entry("content", &self.content)?;
+        if let Some(role) = &self.role {
+            map.serialize_entry("role", role)?;
+        }
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("metadata", &self.metadata)?;
+        map.serialize_entry("created_at", &self.created_at)?;
+        if self.extra.contains_key("finished_reason") {
+            map.serialize_entry("usage", &self.usage)?;
+            map.serialize_entry("finished_at", &self.finished_at)?;
+        } else {
+            map.serialize_entry("finished_at", &self.finished_at)?;
+            map.serialize_entry("usage", &self.usage)?;
+        }
+        for (k, v) in &self.extra {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
 impl Msg {
     /// A new message with a fresh id, created now.
     pub fn new(name: impl Into<String>, role: Role, content: Vec<ContentBlock>) -> Self {
@@ -126,6 +157,33 @@ impl Msg {
             usage: None,
             extra: Extra::new(),
         }
+    }
+
+    /// The message as AgentScope 2.0.11 writes it: `finished_reason`, `structured_output` and
+    /// `error` (`null`) added where absent, which puts `usage` before `finished_at`. Content
+    /// blocks are kept as they are.
+    ///
+    /// ```
+    /// use agent_sessions::model::{ContentBlock, Msg, Role};
+    /// let msg = Msg::new("user", Role::User, vec![ContentBlock::text("hi")]).to_agentscope_2_0_11();
+    /// let keys: Vec<String> = serde_json::to_value(&msg).unwrap().as_object().unwrap().keys().cloned().collect();
+    /// assert_eq!(keys[6..], ["usage", "finished_at", "finished_reason", "structured_output", "error"]);
+    /// ```
+    #[must_use]
+    pub fn to_agentscope_2_0_11(&self) -> Msg {
+        let mut out = self.clone();
+        if !self.extra.contains_key("finished_reason") {
+            let mut extra = Object::new();
+            for key in ADDED_IN_2_0_11 {
+                let v = self.extra.get(key).cloned().unwrap_or(Value::Null);
+                extra.insert(key.to_owned(), v);
+            }
+            for (k, v) in &self.extra {
+                extra.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            out.extra = Extra::from(extra);
+        }
+        out
     }
 
     /// The concatenated text of the message's `text` blocks.

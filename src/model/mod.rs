@@ -31,7 +31,7 @@ pub use permission::{
 };
 pub use record::{ChatModelConfig, SessionConfig, SessionRecord, SessionSource};
 pub use state::{AgentState, ReadCacheEntry, Task, TaskContext, TaskState, ToolContext};
-pub use timestamp::{format_timestamp, parse_timestamp};
+pub use timestamp::{format_timestamp, parse_timestamp, TimestampFormat};
 
 /// A JSON object as kept in `metadata` and `parameters` fields, and behind every [`Extra`]
 /// (insertion-ordered).

@@ -1,7 +1,8 @@
 //! The agent state saved with a session.
 
+use serde::ser::SerializeMap as _;
 use serde::{Deserialize, Serialize};
-use serde_json::Number;
+use serde_json::{Number, Value};
 
 use super::default_box::DefaultBox;
 use super::extra::Extra;
@@ -17,6 +18,13 @@ use super::Object;
 /// `Default` gives AgentScope's defaults for a new session: fresh `session_id` and
 /// `reply_id`, empty summary and context, tool context 100 files / 25000.0 bytes.
 ///
+/// Two shapes, each kept as it came. AgentScope 2.0.0 writes `reply_id` and `cur_iter` at
+/// the top (a state read without `reply_id` gets a fresh one, as 2.0.0 does). AgentScope
+/// 2.0.11 writes them inside `reply_context` (kept in [`AgentState::extra`], written where
+/// they would be): such a state mints nothing, writes no top-level `reply_id`/`cur_iter`,
+/// and its `reply_id`/`cur_iter` fields mirror `reply_context`'s (a change to them is
+/// written back into it).
+///
 /// ```
 /// use agent_sessions::model::AgentState;
 /// let s = AgentState::default();
@@ -24,8 +32,7 @@ use super::Object;
 /// assert_eq!(s.tool_context.max_cache_files, 100);
 /// assert_eq!(serde_json::to_string(&s.tool_context.max_cache_bytes).unwrap(), "25000.0");
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AgentState {
     /// The agent's own session id (not the record's `id`).
     pub session_id: String,
@@ -44,8 +51,10 @@ pub struct AgentState {
     /// Tasks. Usually none, which takes no allocation (see [`DefaultBox`]).
     pub tasks_context: DefaultBox<TaskContext>,
     /// Fields this version does not know (`reply_context`, `middle_context`, ...); kept verbatim.
-    #[serde(flatten)]
     pub extra: Extra,
+    /// Whether `reply_id` and `cur_iter` live in `reply_context` (2.0.11's shape): read so,
+    /// without top-level `reply_id` and `cur_iter`, or converted.
+    reply_in_context: bool,
 }
 
 impl Default for AgentState {
@@ -60,7 +69,170 @@ impl Default for AgentState {
             tool_context: ToolContext::default(),
             tasks_context: DefaultBox::default(),
             extra: Extra::new(),
+            reply_in_context: false,
         }
+    }
+}
+
+/// The state as read, before its shape is settled.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct StateWire {
+    session_id: Option<String>,
+    summary: TextOrBlocks,
+    context: Vec<Msg>,
+    reply_id: Option<String>,
+    cur_iter: Option<i64>,
+    permission_context: DefaultBox<PermissionContext>,
+    tool_context: ToolContext,
+    tasks_context: DefaultBox<TaskContext>,
+    #[serde(flatten)]
+    extra: Extra,
+}
+
+impl<'de> Deserialize<'de> for AgentState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = StateWire::deserialize(d)?;
+        let reply = w.extra.get("reply_context").and_then(Value::as_object);
+        let reply_in_context = reply.is_some() && w.reply_id.is_none() && w.cur_iter.is_none();
+        let reply = reply.filter(|_| reply_in_context);
+        let reply_id = match (w.reply_id, reply) {
+            (Some(id), _) => id,
+            (None, Some(r)) => r
+                .get("reply_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            (None, None) => new_id(),
+        };
+        let cur_iter = w
+            .cur_iter
+            .or_else(|| reply?.get("cur_iter")?.as_i64())
+            .unwrap_or(0);
+        Ok(Self {
+            session_id: w.session_id.unwrap_or_else(new_id),
+            summary: w.summary,
+            context: w.context,
+            reply_id,
+            cur_iter,
+            permission_context: w.permission_context,
+            tool_context: w.tool_context,
+            tasks_context: w.tasks_context,
+            extra: w.extra,
+            reply_in_context,
+        })
+    }
+}
+
+impl Serialize for AgentState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("session_id", &self.session_id)?;
+        map.serialize_entry("summary", &self.summary)?;
+        map.serialize_entry("context", &self.context)?;
+        let reply = self
+            .extra
+            .get("reply_context")
+            .and_then(Value::as_object)
+            .filter(|_| self.reply_in_context);
+        if let Some(reply) = reply {
+            map.serialize_entry("reply_context", &self.reply_context(reply))?;
+        } else {
+            map.serialize_entry("reply_id", &self.reply_id)?;
+            map.serialize_entry("cur_iter", &self.cur_iter)?;
+        }
+        map.serialize_entry("permission_context", &self.permission_context)?;
+        map.serialize_entry("tool_context", &self.tool_context)?;
+        map.serialize_entry("tasks_context", &self.tasks_context)?;
+        for (k, v) in &self.extra {
+            if reply.is_none() || k != "reply_context" {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl AgentState {
+    /// `reply` with `reply_id` and `cur_iter` as this state has them: replaced where the
+    /// object has them, added only where it lacks them and the value is not the empty one
+    /// (so a state read without them is written back without them).
+    fn reply_context<'a>(&self, reply: &'a Object) -> std::borrow::Cow<'a, Object> {
+        let id_same = match reply.get("reply_id") {
+            Some(v) => v.as_str() == Some(self.reply_id.as_str()),
+            None => self.reply_id.is_empty(),
+        };
+        let iter_same = match reply.get("cur_iter") {
+            Some(v) => v.as_i64() == Some(self.cur_iter),
+            None => self.cur_iter == 0,
+        };
+        if id_same && iter_same {
+            return std::borrow::Cow::Borrowed(reply);
+        }
+        let mut out = reply.clone();
+        if !id_same {
+            out.insert("reply_id".into(), Value::from(self.reply_id.as_str()));
+        }
+        if !iter_same {
+            out.insert("cur_iter".into(), Value::from(self.cur_iter));
+        }
+        std::borrow::Cow::Owned(out)
+    }
+
+    /// The state as AgentScope 2.0.11 reads it; a 2.0.11 state (one with `reply_context`)
+    /// is returned unchanged (its context's messages in 2.0.11's shape, see
+    /// [`Msg::to_agentscope_2_0_11`]). `reply_id` and `cur_iter` move into `reply_context` (with
+    /// `structured_schema` and `structured_output` `null`), and `middle_context` is `{}`
+    /// where absent.
+    ///
+    /// ```
+    /// use agent_sessions::model::AgentState;
+    /// let s: AgentState = serde_json::from_str(r#"{"session_id":"s","reply_id":"r"}"#).unwrap();
+    /// let v = serde_json::to_value(s.to_agentscope_2_0_11()).unwrap();
+    /// assert_eq!(v["reply_context"], serde_json::json!({
+    ///     "reply_id": "r", "cur_iter": 0, "structured_schema": null, "structured_output": null,
+    /// }));
+    /// assert_eq!(v["middle_context"], serde_json::json!({}));
+    /// ```
+    #[must_use]
+    pub fn to_agentscope_2_0_11(&self) -> AgentState {
+        let mut out = self.clone();
+        if self.reply_in_context
+            && self
+                .extra
+                .get("reply_context")
+                .is_some_and(Value::is_object)
+        {
+            return out;
+        }
+        // As 2.0.11's migration: top-level values fill what `reply_context` lacks.
+        let had = self.extra.get("reply_context").and_then(Value::as_object);
+        let kept = |key: &str| had.and_then(|r| r.get(key)).cloned();
+        let reply = serde_json::json!({
+            "reply_id": kept("reply_id").unwrap_or_else(|| Value::from(self.reply_id.as_str())),
+            "cur_iter": kept("cur_iter").unwrap_or_else(|| Value::from(self.cur_iter)),
+            "structured_schema": kept("structured_schema").unwrap_or(Value::Null),
+            "structured_output": kept("structured_output").unwrap_or(Value::Null),
+        });
+        if let Some(id) = reply["reply_id"].as_str() {
+            id.clone_into(&mut out.reply_id);
+        }
+        if let Some(n) = reply["cur_iter"].as_i64() {
+            out.cur_iter = n;
+        }
+        let mut extra = Object::new();
+        extra.insert("reply_context".into(), reply);
+        let middle = self.extra.get("middle_context").cloned();
+        extra.insert(
+            "middle_context".into(),
+            middle.unwrap_or_else(|| Value::Object(Object::new())),
+        );
+        for (k, v) in &self.extra {
+            extra.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        out.extra = Extra::from(extra);
+        out.reply_in_context = true;
+        out
     }
 }
 

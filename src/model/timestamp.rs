@@ -2,8 +2,9 @@
 //!
 //! The reference writes naive ISO-8601 (`2026-11-28T10:12:39.573134`, meaning UTC) and the
 //! public docs show `2023-11-07T05:31:56Z`. Both are accepted, as is any UTC offset. Values are
-//! kept at microsecond precision (the reference's), and written as RFC 3339 UTC with `Z`, with a
-//! six-digit fraction only when it is non-zero.
+//! kept at microsecond precision (the reference's), and written as the record's
+//! [`TimestampFormat`] says: RFC 3339 UTC with `Z` (the default), or naive as the reference
+//! writes them; either way with a six-digit fraction only when it is non-zero.
 
 use std::fmt::Write as _;
 
@@ -45,6 +46,53 @@ pub fn format_timestamp(t: &DateTime<Utc>) -> String {
     formatted(t, RFC3339_Z, str::to_owned)
 }
 
+/// How a record's `created_at` / `updated_at` are written. Both read back as the same instant.
+///
+/// - [`TimestampFormat::Rfc3339`] (the default, what this crate has always written):
+///   `2026-11-28T10:12:39.573134Z`.
+/// - [`TimestampFormat::Naive`], as AgentScope (2.0.0 and 2.0.11 alike) writes them, UTC
+///   without an offset: `2026-11-28T10:12:39.573134`.
+///
+/// A zero fraction is left out in both, as Python's `isoformat` does.
+///
+/// ```
+/// use agent_sessions::model::{parse_timestamp, TimestampFormat};
+/// let t = parse_timestamp("2026-11-28T10:12:39.573134Z").unwrap();
+/// assert_eq!(TimestampFormat::Naive.format(&t), "2026-11-28T10:12:39.573134");
+/// assert_eq!(TimestampFormat::default().format(&t), "2026-11-28T10:12:39.573134Z");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TimestampFormat {
+    /// RFC 3339 UTC with `Z`.
+    #[default]
+    Rfc3339,
+    /// Naive ISO-8601, meaning UTC, as AgentScope writes it.
+    Naive,
+}
+
+impl TimestampFormat {
+    /// `t` written in this format.
+    pub fn format(self, t: &DateTime<Utc>) -> String {
+        formatted(t, self.layout(), str::to_owned)
+    }
+
+    fn layout(self) -> Layout {
+        match self {
+            Self::Rfc3339 => RFC3339_Z,
+            Self::Naive => NAIVE,
+        }
+    }
+}
+
+/// A timestamp and the format to write it in, as a serde value.
+pub(crate) struct Written<'a>(pub &'a DateTime<Utc>, pub TimestampFormat);
+
+impl serde::Serialize for Written<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        formatted(self.0, self.1.layout(), |text| s.serialize_str(text))
+    }
+}
+
 /// How a timestamp is written.
 #[derive(Clone, Copy)]
 struct Layout {
@@ -61,6 +109,14 @@ const RFC3339_Z: Layout = Layout {
     sep: b'T',
     always_fraction: false,
     zulu: true,
+};
+
+/// A record's naive timestamp, as AgentScope writes it: `2026-11-28T10:12:39.573134`,
+/// `2026-11-28T10:12:39`.
+const NAIVE: Layout = Layout {
+    sep: b'T',
+    always_fraction: false,
+    zulu: false,
 };
 
 /// A message's or task's naive `created_at`: `2026-11-28T10:30:10.982368`.

@@ -53,6 +53,7 @@ mod openapi;
 mod routes;
 mod test_server;
 mod validate;
+mod version;
 
 use std::future::Future;
 use std::io;
@@ -65,6 +66,7 @@ use crate::SessionBackend;
 
 pub use auth::{AuthConfigError, Identity, JwtAuth};
 pub use test_server::TestServer;
+pub use version::{AgentScope, UnknownAgentScope};
 
 /// What the server allows, beyond what the store allows.
 ///
@@ -85,6 +87,12 @@ pub struct Options {
     /// `*` for any. Empty by default: no CORS, as the reference (see
     /// [`Options::cors_origins`]).
     pub cors_origins: Vec<String>,
+    /// The AgentScope version whose API the server answers as (default 2.0.0).
+    pub agentscope: AgentScope,
+    /// How the 2.0.11 routes write record timestamps; `None` (the default) for what that
+    /// version writes ([`AgentScope::default_timestamps`]). The 2.0.0 routes answer the bytes
+    /// the backend keeps, in the store's own setting.
+    pub timestamps: Option<crate::model::TimestampFormat>,
 }
 
 impl Options {
@@ -135,6 +143,30 @@ impl Options {
     pub fn check_cors_origin(origin: &str) -> Result<(), String> {
         cors::check_origin(origin)
     }
+
+    /// Sets [`Options::agentscope`]: the version whose answers the server gives.
+    ///
+    /// ```
+    /// use agent_sessions::server::{AgentScope, Options};
+    /// let opts = Options::default().agentscope(AgentScope::V2_0_11);
+    /// assert_eq!(opts.agentscope, AgentScope::V2_0_11);
+    /// ```
+    pub fn agentscope(mut self, version: AgentScope) -> Self {
+        self.agentscope = version;
+        self
+    }
+
+    /// Sets [`Options::timestamps`].
+    ///
+    /// ```
+    /// use agent_sessions::{model::TimestampFormat, server::Options};
+    /// let opts = Options::default().timestamps(TimestampFormat::Rfc3339);
+    /// assert_eq!(opts.timestamps, Some(TimestampFormat::Rfc3339));
+    /// ```
+    pub fn timestamps(mut self, format: crate::model::TimestampFormat) -> Self {
+        self.timestamps = Some(format);
+        self
+    }
 }
 
 impl Default for Options {
@@ -143,6 +175,8 @@ impl Default for Options {
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             identity: Identity::Header,
             cors_origins: Vec::new(),
+            agentscope: AgentScope::default(),
+            timestamps: None,
         }
     }
 }
@@ -154,6 +188,9 @@ struct App {
     max_body_bytes: usize,
     identity: Identity,
     metrics: Arc<metrics::Metrics>,
+    agentscope: AgentScope,
+    /// How the 2.0.11 routes write record timestamps.
+    timestamps: crate::model::TimestampFormat,
 }
 
 /// What the server can serve: any [`SessionBackend`] by value, or one already shared as
@@ -231,6 +268,10 @@ pub fn router_with(backend: impl IntoBackend, options: &Options) -> Router {
         max_body_bytes: options.max_body_bytes,
         identity: options.identity.clone(),
         metrics: Arc::clone(&metrics),
+        agentscope: options.agentscope,
+        timestamps: options
+            .timestamps
+            .unwrap_or_else(|| options.agentscope.default_timestamps()),
     };
     let router = Router::new()
         .fallback(routes::dispatch)

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::SessionStore;
+use crate::model::TimestampFormat;
 use crate::{FsyncPolicy, StoreError};
 
 /// Builds a [`SessionStore`] with limits other than the defaults.
@@ -22,6 +23,7 @@ pub struct SessionStoreBuilder {
     pub(super) fsync: FsyncPolicy,
     pub(super) autosave: Option<Duration>,
     pub(super) snapshot_shards: usize,
+    pub(super) timestamp_format: TimestampFormat,
 }
 
 impl Default for SessionStoreBuilder {
@@ -32,6 +34,7 @@ impl Default for SessionStoreBuilder {
             fsync: FsyncPolicy::default(),
             autosave: Some(Self::DEFAULT_AUTOSAVE),
             snapshot_shards: Self::DEFAULT_SNAPSHOT_SHARDS,
+            timestamp_format: TimestampFormat::default(),
         }
     }
 }
@@ -79,6 +82,28 @@ impl SessionStoreBuilder {
     /// more shards make small autosaves cheaper; a shard without sessions has no file.
     pub fn snapshot_shards(mut self, shards: usize) -> Self {
         self.snapshot_shards = shards.max(1);
+        self
+    }
+
+    /// How the store writes records' `created_at` and `updated_at` (default
+    /// [`TimestampFormat::Rfc3339`], `2026-11-28T10:12:39.573134Z`, what this crate has
+    /// always written): in what it answers (`get_json`, `list_json`, the records it returns)
+    /// and in its files. [`TimestampFormat::Naive`] writes them as AgentScope does
+    /// (`2026-11-28T10:12:39.573134`). Either reads the other's files: only the writing
+    /// differs, and a reopened store writes in its own setting.
+    ///
+    /// ```
+    /// use agent_sessions::model::TimestampFormat;
+    /// use agent_sessions::{NewSession, SessionStore};
+    /// let store = SessionStore::builder().timestamp_format(TimestampFormat::Naive).build();
+    /// let rec = store.create(NewSession::new("u", "a"))?;
+    /// let json = store.get_json("u", "a", &rec.id).unwrap();
+    /// let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    /// assert!(!v["created_at"].as_str().unwrap().ends_with('Z'));
+    /// # Ok::<(), agent_sessions::StoreError>(())
+    /// ```
+    pub fn timestamp_format(mut self, format: TimestampFormat) -> Self {
+        self.timestamp_format = format;
         self
     }
 

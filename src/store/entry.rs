@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::model::SessionRecord;
+use crate::model::{SessionRecord, TimestampFormat};
 use crate::{StoreError, Versioned};
 
 /// An immutable version of one session. Writers replace the whole `Arc<Entry>`; readers never
@@ -17,12 +17,15 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    /// Encodes `record` (outside any lock) and checks it against the size limit.
+    /// Encodes `record` (outside any lock) with its timestamps in `format` (the store's
+    /// setting, which the kept record carries), and checks it against the size limit.
     pub(crate) fn encode(
-        record: SessionRecord,
+        mut record: SessionRecord,
         version: u64,
         max_record_bytes: usize,
+        format: TimestampFormat,
     ) -> Result<Self, StoreError> {
+        record.timestamp_format = format;
         let json = crate::encode::encode_record(&record, max_record_bytes)?;
         Ok(Self {
             record: Arc::new(record),

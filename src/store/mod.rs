@@ -80,6 +80,8 @@ struct Inner {
     last_version: AtomicU64,
     max_id_bytes: usize,
     max_record_bytes: usize,
+    /// How records' timestamps are written.
+    timestamp_format: crate::model::TimestampFormat,
     /// How many snapshot shards partitions are spread over.
     shards: usize,
     /// Set once, for a store opened on a directory.
@@ -132,6 +134,7 @@ impl SessionStore {
                 last_version: AtomicU64::new(0),
                 max_id_bytes: b.max_id_bytes,
                 max_record_bytes: b.max_record_bytes,
+                timestamp_format: b.timestamp_format,
                 shards: b.snapshot_shards.max(1),
                 durable: std::sync::OnceLock::new(),
             }),
@@ -173,7 +176,12 @@ impl SessionStore {
         self.check_ids(&record.user_id, &record.agent_id, &record.id)?;
         record.created_at = crate::model::truncate_micros(record.created_at);
         record.updated_at = crate::model::truncate_micros(record.updated_at);
-        let entry = Entry::encode(record, self.next_version(), self.inner.max_record_bytes)?;
+        let entry = Entry::encode(
+            record,
+            self.next_version(),
+            self.inner.max_record_bytes,
+            self.inner.timestamp_format,
+        )?;
         let entry = Arc::new(entry);
         let (user, agent) = (&entry.record.user_id, &entry.record.agent_id);
         let line = self.journal_line(|| put_line(entry.version, &entry.json));
@@ -381,7 +389,12 @@ impl SessionStore {
             f(&mut copy);
             check_identity(&current.record, &copy)?;
             copy.updated_at = now().max(current.record.updated_at);
-            let entry = Entry::encode(copy, self.next_version(), self.inner.max_record_bytes)?;
+            let entry = Entry::encode(
+                copy,
+                self.next_version(),
+                self.inner.max_record_bytes,
+                self.inner.timestamp_format,
+            )?;
             let entry = Arc::new(entry);
             let line = self.journal_line(|| put_line(entry.version, &entry.json));
             let mut data = part.data.write();

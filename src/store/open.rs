@@ -211,7 +211,12 @@ impl SessionStore {
         self.check_ids(&record.user_id, &record.agent_id, &record.id)?;
         record.created_at = crate::model::truncate_micros(record.created_at);
         record.updated_at = crate::model::truncate_micros(record.updated_at);
-        let entry = Arc::new(Entry::encode(record, version, usize::MAX)?);
+        let entry = Arc::new(Entry::encode(
+            record,
+            version,
+            usize::MAX,
+            self.inner.timestamp_format,
+        )?);
         let part = self.partition_or_create(&entry.record.user_id, &entry.record.agent_id);
         let mut data = part.data.write();
         if data.by_id.contains_key(entry.id()) {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agent_sessions::model::TimestampFormat;
 use agent_sessions::{SessionBackend, SessionStore};
 
 /// The store flags, shared by `serve` and `import`; at most one may be given.
@@ -57,8 +58,16 @@ impl Opened {
 impl StoreArgs {
     /// Opens the store the flags name (memory when none).
     pub async fn open(&self) -> Result<Opened, String> {
+        self.open_with(TimestampFormat::default()).await
+    }
+
+    /// Opens the store the flags name (memory when none); an in-memory or directory store
+    /// writes record timestamps in `timestamps`.
+    pub async fn open_with(&self, timestamps: TimestampFormat) -> Result<Opened, String> {
         if let Some(dir) = &self.data_dir {
-            let store = SessionStore::open(dir)
+            let store = SessionStore::builder()
+                .timestamp_format(timestamps)
+                .open(dir)
                 .map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
             return Ok(Opened {
                 backend: Arc::new(store.clone()),
@@ -69,7 +78,7 @@ impl StoreArgs {
         if self.redis.is_some() || self.redis_cluster.is_some() {
             return self.open_redis().await;
         }
-        let store = SessionStore::new();
+        let store = SessionStore::builder().timestamp_format(timestamps).build();
         Ok(Opened {
             backend: Arc::new(store.clone()),
             store: Some(store),

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use agent_sessions::model::TimestampFormat;
 use agent_sessions::server::{self, Options};
 use agent_sessions::{ListSessionsResponse, SessionBackend, StoreError};
 
@@ -35,19 +36,42 @@ pub struct Args {
     /// `RUST_LOG`-style directives; default `RUST_LOG`, else `info`.
     #[arg(long, value_name = "LEVEL")]
     pub log: Option<String>,
+    /// The AgentScope version to answer as: `2.0.0` (its API, byte for byte) or `2.0.11`.
+    #[arg(long, value_name = "VERSION", default_value = "2.0.0")]
+    agentscope: server::AgentScope,
+    /// How record timestamps are written, in answers and in the store: `naive`
+    /// (`2026-11-28T10:12:39.573134`, as AgentScope writes them) or `rfc3339`
+    /// (`2026-11-28T10:12:39.573134Z`). Default: `naive` with `--agentscope 2.0.11`,
+    /// `rfc3339` with 2.0.0 (what this server has always written).
+    #[arg(long, value_name = "FORMAT", value_parser = parse_timestamps)]
+    timestamps: Option<TimestampFormat>,
+}
+
+/// `--timestamps`: `naive` or `rfc3339`.
+fn parse_timestamps(s: &str) -> Result<TimestampFormat, String> {
+    match s {
+        "naive" => Ok(TimestampFormat::Naive),
+        "rfc3339" => Ok(TimestampFormat::Rfc3339),
+        other => Err(format!("{other:?}: expected naive or rfc3339")),
+    }
 }
 
 pub fn run(args: &Args) -> Result<(), String> {
     let identity = args.auth.identity()?;
     let runtime = crate::runtime()?;
-    let opened = runtime.block_on(args.store.open())?;
+    let timestamps = args
+        .timestamps
+        .unwrap_or_else(|| args.agentscope.default_timestamps());
+    let opened = runtime.block_on(args.store.open_with(timestamps))?;
     if let Some(seed) = &args.seed {
         runtime.block_on(seed_from(seed, &opened))?;
     }
     let options = Options::default()
         .max_body_bytes(args.max_body_bytes)
         .identity(identity)
-        .cors_origins(args.cors_origins.iter().cloned());
+        .cors_origins(args.cors_origins.iter().cloned())
+        .agentscope(args.agentscope)
+        .timestamps(timestamps);
     let app = server::router_with(Arc::clone(&opened.backend), &options);
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr)

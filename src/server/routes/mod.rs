@@ -7,8 +7,10 @@
 //! answer is a 307 redirect there (query kept), else 404 `{"detail":"Not Found"}`.
 
 mod agents;
+mod agents_v2011;
 mod meta;
 mod sessions;
+mod sessions_v2011;
 mod shared;
 mod workspace;
 
@@ -22,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use super::auth::VerifiedUser;
 use super::errors::ApiError;
 use super::extract::{decode_path, header, Query};
-use super::{App, Identity};
+use super::{AgentScope, App, Identity};
 
 /// What the client asked for, once routed.
 pub(super) struct Ctx {
@@ -45,6 +47,7 @@ enum Endpoint {
     DeleteSession,
     PatchSession,
     ListMessages,
+    SessionStatus,
     Healthz,
     Credentials,
     /// A workspace route, by its template.
@@ -63,6 +66,7 @@ impl Endpoint {
             Endpoint::ListSessions | Endpoint::CreateSession => "/sessions/",
             Endpoint::DeleteSession | Endpoint::PatchSession => "/sessions/{session_id}",
             Endpoint::ListMessages => "/sessions/{session_id}/messages",
+            Endpoint::SessionStatus => "/sessions/{session_id}/status",
             Endpoint::Healthz => "/healthz",
             Endpoint::Credentials => "/credential/",
             Endpoint::Workspace(template) => template,
@@ -135,6 +139,23 @@ const ROUTES: &[Route] = &[
     r(GET_HEAD, Pat::Lit("/metrics"), Endpoint::Metrics),
 ];
 
+/// The routes AgentScope 2.0.11 adds that this server has, tried after [`ROUTES`] when the
+/// server speaks 2.0.11.
+const ROUTES_2_0_11: &[Route] = &[r(
+    GET,
+    Pat::Id("/sessions/", "/status"),
+    Endpoint::SessionStatus,
+)];
+
+/// The routes of `version`, in the order they are tried.
+fn routes(version: AgentScope) -> impl Iterator<Item = &'static Route> {
+    let added: &[Route] = match version {
+        AgentScope::V2_0_11 => ROUTES_2_0_11,
+        _ => &[],
+    };
+    ROUTES.iter().chain(added)
+}
+
 enum Routed<'p> {
     Found(Endpoint, &'p str),
     /// The path has a route, not with this method: these are the first such route's.
@@ -142,13 +163,13 @@ enum Routed<'p> {
     Nowhere,
 }
 
-fn route<'p>(method: &Method, path: &'p str) -> Routed<'p> {
+fn route<'p>(version: AgentScope, method: &Method, path: &'p str) -> Routed<'p> {
     let mut partial = None;
     for Route {
         methods,
         pat,
         endpoint,
-    } in ROUTES
+    } in routes(version)
     {
         if let Some(id) = pat.matches(path) {
             if methods.contains(method) {
@@ -178,12 +199,12 @@ pub(super) struct LocalAddr(pub std::net::SocketAddr);
 pub(super) async fn dispatch(State(app): State<App>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = decode_path(parts.uri.path());
-    let (endpoint, id) = match route(&parts.method, &path) {
+    let (endpoint, id) = match route(app.agentscope, &parts.method, &path) {
         Routed::Found(endpoint, id) => (endpoint, id.to_owned()),
         Routed::WrongMethod(methods) => {
             return ApiError::method_not_allowed(&allow(methods)).into_response()
         }
-        Routed::Nowhere => return redirect_or_not_found(&parts, &path),
+        Routed::Nowhere => return redirect_or_not_found(app.agentscope, &parts, &path),
     };
     let mut parts = parts;
     if let Identity::Jwt(jwt) = &app.identity {
@@ -212,21 +233,10 @@ pub(super) async fn dispatch(State(app): State<App>, request: Request) -> Respon
         id,
         body,
     };
-    let result = match endpoint {
-        Endpoint::OpenApi => Ok(meta::openapi()),
-        Endpoint::Healthz => Ok(meta::healthz(&app).await),
-        Endpoint::ListAgents => agents::list(&app, ctx).await,
-        Endpoint::CreateAgent => agents::create(&app, ctx).await,
-        Endpoint::PatchAgent => agents::patch(&app, ctx).await,
-        Endpoint::DeleteAgent => agents::delete(&app, ctx).await,
-        Endpoint::ListSessions => sessions::list(&app, ctx).await,
-        Endpoint::CreateSession => sessions::create(&app, ctx).await,
-        Endpoint::DeleteSession => sessions::delete(&app, ctx).await,
-        Endpoint::PatchSession => sessions::patch(&app, ctx).await,
-        Endpoint::ListMessages => sessions::messages(&app, ctx).await,
-        Endpoint::Credentials => workspace::credentials(&ctx),
-        Endpoint::Workspace(_) => workspace::workspace(&app, ctx).await,
-        Endpoint::Metrics => Ok(app.metrics.render()),
+    let result = if app.agentscope == AgentScope::V2_0_11 && sessions_v2011::answers(endpoint) {
+        sessions_v2011::dispatch(&app, endpoint, ctx).await
+    } else {
+        answer(&app, endpoint, ctx).await
     };
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     response
@@ -235,9 +245,31 @@ pub(super) async fn dispatch(State(app): State<App>, request: Request) -> Respon
     response
 }
 
+/// The 2.0.0 answer of `endpoint`.
+async fn answer(app: &App, endpoint: Endpoint, ctx: Ctx) -> Result<Response, ApiError> {
+    match endpoint {
+        Endpoint::OpenApi => Ok(meta::openapi()),
+        Endpoint::Healthz => Ok(meta::healthz(app).await),
+        Endpoint::ListAgents => agents::list(app, ctx).await,
+        Endpoint::CreateAgent => agents::create(app, ctx).await,
+        Endpoint::PatchAgent => agents::patch(app, ctx).await,
+        Endpoint::DeleteAgent => agents::delete(app, ctx).await,
+        Endpoint::ListSessions => sessions::list(app, ctx).await,
+        Endpoint::CreateSession => sessions::create(app, ctx).await,
+        Endpoint::DeleteSession => sessions::delete(app, ctx).await,
+        Endpoint::PatchSession => sessions::patch(app, ctx).await,
+        Endpoint::ListMessages => sessions::messages(app, ctx).await,
+        Endpoint::Credentials => workspace::credentials(&ctx),
+        Endpoint::Workspace(_) => workspace::workspace(app, ctx).await,
+        Endpoint::Metrics => Ok(app.metrics.render()),
+        // Routed only in 2.0.11 mode, which answers it above.
+        Endpoint::SessionStatus => Err(ApiError::not_found()),
+    }
+}
+
 /// Starlette's `redirect_slashes`: 307 to the path with its trailing slash toggled when that
 /// path has a route (whatever the method), else 404.
-fn redirect_or_not_found(parts: &Parts, path: &str) -> Response {
+fn redirect_or_not_found(version: AgentScope, parts: &Parts, path: &str) -> Response {
     if path == "/" {
         return ApiError::not_found().into_response();
     }
@@ -245,7 +277,7 @@ fn redirect_or_not_found(parts: &Parts, path: &str) -> Response {
         Some(_) => path.trim_end_matches('/').to_owned(),
         None => format!("{path}/"),
     };
-    if matches!(route(&parts.method, &other), Routed::Nowhere) {
+    if matches!(route(version, &parts.method, &other), Routed::Nowhere) {
         return ApiError::not_found().into_response();
     }
     let mut url = match (
@@ -291,7 +323,7 @@ mod tests {
 
     /// The `allow` header a 405 answers for `method` on `path`.
     fn allowed(method: &Method, path: &str) -> Option<String> {
-        match route(method, path) {
+        match route(AgentScope::V2_0_0, method, path) {
             Routed::WrongMethod(methods) => Some(allow(methods)),
             _ => None,
         }
@@ -300,11 +332,11 @@ mod tests {
     #[test]
     fn routes_as_starlette() {
         assert!(matches!(
-            route(&Method::GET, "/sessions/"),
+            route(AgentScope::V2_0_0, &Method::GET, "/sessions/"),
             Routed::Found(Endpoint::ListSessions, "")
         ));
         assert!(matches!(
-            route(&Method::PATCH, "/sessions/x"),
+            route(AgentScope::V2_0_0, &Method::PATCH, "/sessions/x"),
             Routed::Found(Endpoint::PatchSession, "x")
         ));
         assert_eq!(
@@ -314,16 +346,19 @@ mod tests {
         assert_eq!(allowed(&Method::GET, "/agent/x").as_deref(), Some("PATCH"));
         assert_eq!(allowed(&Method::HEAD, "/sessions/").as_deref(), Some("GET"));
         assert!(matches!(
-            route(&Method::GET, "/sessions/x/messages"),
+            route(AgentScope::V2_0_0, &Method::GET, "/sessions/x/messages"),
             Routed::Found(Endpoint::ListMessages, "x")
         ));
         assert_eq!(
             allowed(&Method::POST, "/healthz").as_deref(),
             Some("GET, HEAD")
         );
-        assert!(matches!(route(&Method::GET, "/sessions"), Routed::Nowhere));
         assert!(matches!(
-            route(&Method::GET, "/sessions//messages"),
+            route(AgentScope::V2_0_0, &Method::GET, "/sessions"),
+            Routed::Nowhere
+        ));
+        assert!(matches!(
+            route(AgentScope::V2_0_0, &Method::GET, "/sessions//messages"),
             Routed::Nowhere
         ));
     }

@@ -22,7 +22,7 @@ use crate::server::App;
 use crate::{Cursor, ListQuery, NewSession, Order, StoreError, Versioned};
 
 /// `ChatModelConfig`: every field required; unknown fields dropped.
-const CHAT_MODEL_CONFIG: &[Field] = &[
+pub(super) const CHAT_MODEL_CONFIG: &[Field] = &[
     Field {
         name: "type",
         ty: Ty::Str,
@@ -377,14 +377,16 @@ fn if_match(headers: &axum::http::HeaderMap) -> IfMatch {
 }
 
 /// The validated `chat_model_config`, if the body set one.
-fn chat_model_config(fields: &mut Map<String, Value>) -> Result<Option<ChatModelConfig>, ApiError> {
+pub(super) fn chat_model_config(
+    fields: &mut Map<String, Value>,
+) -> Result<Option<ChatModelConfig>, ApiError> {
     match fields.remove("chat_model_config") {
         None | Some(Value::Null) => Ok(None),
         Some(v) => serde_json::from_value(v).map(Some).map_err(|_| internal()),
     }
 }
 
-fn take_str(fields: &mut Map<String, Value>, name: &str) -> Option<String> {
+pub(super) fn take_str(fields: &mut Map<String, Value>, name: &str) -> Option<String> {
     match fields.remove(name) {
         Some(Value::String(s)) => Some(s),
         _ => None,
