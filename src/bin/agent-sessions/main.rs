@@ -40,7 +40,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API until SIGINT or SIGTERM.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Copy sessions, agents and message histories into a store (idempotent).
     Import(import::Args),
     /// Write every session of a directory store into one list-shaped JSON file.

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use agent_sessions::server::{self, Options};
 use agent_sessions::{ListSessionsResponse, SessionBackend, StoreError};
@@ -27,6 +28,31 @@ pub struct Args {
     /// The largest request body accepted, in bytes (413 above it).
     #[arg(long, value_name = "BYTES", default_value_t = Options::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// The memory request bodies being read and parsed may take at once, in bytes (503 or
+    /// 413 beyond it).
+    #[arg(long, value_name = "BYTES", default_value_t = Options::DEFAULT_MAX_BODY_MEMORY)]
+    max_body_memory: usize,
+    /// Seconds a request head may take to arrive (the connection is closed after it).
+    #[arg(long, value_name = "SECS", value_parser = secs,
+          default_value = "10")]
+    request_head_timeout: Duration,
+    /// Seconds a request body may take to arrive in full (408 after it).
+    #[arg(long, value_name = "SECS", value_parser = secs,
+          default_value = "60")]
+    body_read_timeout: Duration,
+    /// Seconds a connection with no request in flight stays open without a byte received.
+    #[arg(long, value_name = "SECS", value_parser = secs,
+          default_value = "5")]
+    idle_timeout: Duration,
+    /// The most connections open at once; beyond it the server stops accepting until one
+    /// closes.
+    #[arg(long, value_name = "N", default_value_t = Options::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Seconds a stopping server lets requests in flight finish before closing their
+    /// connections (idle and stalled connections are closed at once).
+    #[arg(long, value_name = "SECS", value_parser = secs,
+          default_value = "10")]
+    shutdown_timeout: Duration,
     /// What to log on stderr: a level (`error`, `warn`, `info`, `debug`, `trace`) or
     /// `RUST_LOG`-style directives; default `RUST_LOG`, else `info`.
     #[arg(long, value_name = "LEVEL")]
@@ -42,6 +68,12 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
     let options = Options::default()
         .max_body_bytes(args.max_body_bytes)
+        .max_body_memory(args.max_body_memory)
+        .request_head_timeout(args.request_head_timeout)
+        .body_read_timeout(args.body_read_timeout)
+        .idle_timeout(args.idle_timeout)
+        .max_connections(args.max_connections)
+        .shutdown_timeout(args.shutdown_timeout)
         .identity(identity);
     let app = server::router_with(Arc::clone(&opened.backend), &options);
     runtime.block_on(async {
@@ -56,7 +88,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             opened.description
         );
         crate::say(&format!("listening on http://{addr}"));
-        server::serve_router(listener, app, shutdown_signal())
+        server::serve_router_with(listener, app, &options, shutdown_signal())
             .await
             .map_err(|e| format!("server error: {e}"))
     })?;
@@ -64,6 +96,14 @@ pub fn run(args: &Args) -> Result<(), String> {
     opened.close()?;
     crate::say("stopped");
     Ok(())
+}
+
+/// A duration given in seconds (`10`, `0.5`).
+fn secs(text: &str) -> Result<Duration, String> {
+    let n: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(n).map_err(|_| format!("{text:?} is not a number of seconds"))
 }
 
 /// Seeds the store from a list-shaped file.
