@@ -19,7 +19,7 @@ use super::Options;
 /// A body's parse may cost this many times its size ...
 pub(crate) const COST_FACTOR: usize = 8;
 /// ... plus this much, so that small bodies of any shape pass.
-pub(crate) const COST_FLOOR: usize = 4 * 1024 * 1024;
+pub(crate) const COST_FLOOR: usize = 16 * 1024 * 1024;
 
 /// The bodies' budget, shared by every request of one router.
 #[derive(Debug)]
