@@ -22,6 +22,7 @@ pub struct SessionStoreBuilder {
     pub(super) fsync: FsyncPolicy,
     pub(super) autosave: Option<Duration>,
     pub(super) snapshot_shards: usize,
+    pub(super) lock_timeout: Duration,
 }
 
 impl Default for SessionStoreBuilder {
@@ -32,6 +33,7 @@ impl Default for SessionStoreBuilder {
             fsync: FsyncPolicy::default(),
             autosave: Some(Self::DEFAULT_AUTOSAVE),
             snapshot_shards: Self::DEFAULT_SNAPSHOT_SHARDS,
+            lock_timeout: Self::DEFAULT_LOCK_TIMEOUT,
         }
     }
 }
@@ -79,6 +81,30 @@ impl SessionStoreBuilder {
     /// more shards make small autosaves cheaper; a shard without sessions has no file.
     pub fn snapshot_shards(mut self, shards: usize) -> Self {
         self.snapshot_shards = shards.max(1);
+        self
+    }
+
+    /// The default [`lock_timeout`](Self::lock_timeout): five seconds.
+    pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// How long [`open`](Self::open) waits for the directory's lock while another store holds
+    /// it, before it fails with [`StoreError::Locked`] (default five seconds; zero: not at
+    /// all). A store just dropped or closed can hold it a moment longer (a process forked
+    /// meanwhile keeps a copy of its descriptor until it execs), so a reopen right after a
+    /// close waits for it instead of failing.
+    ///
+    /// ```
+    /// use agent_sessions::{SessionStore, StoreError};
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let first = SessionStore::open(dir.path())?;
+    /// let second = SessionStore::builder().lock_timeout(Duration::ZERO).open(dir.path());
+    /// assert!(matches!(second, Err(StoreError::Locked { .. })));
+    /// # drop(first);
+    /// # Ok::<(), StoreError>(())
+    /// ```
+    pub fn lock_timeout(mut self, wait: Duration) -> Self {
+        self.lock_timeout = wait;
         self
     }
 
