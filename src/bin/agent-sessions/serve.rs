@@ -83,12 +83,13 @@ pub fn run(args: &Args) -> Result<(), String> {
         let addr = listener
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?;
+        let shutdown = shutdown_signal()?;
         eprintln!(
             "agent-sessions: serving sessions from {}",
             opened.description
         );
         crate::say(&format!("listening on http://{addr}"));
-        server::serve_router_with(listener, app, &options, shutdown_signal())
+        server::serve_router_with(listener, app, &options, shutdown)
             .await
             .map_err(|e| format!("server error: {e}"))
     })?;
@@ -157,24 +158,27 @@ pub async fn insert_new(
     Ok((added, kept))
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A future that completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed now,
+/// before the caller says it listens: a signal sent as soon as that line is read must stop
+/// the server gracefully, not kill it.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, String> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let cannot = |e: std::io::Error| format!("cannot handle signals: {e}");
+        let mut int = signal(SignalKind::interrupt()).map_err(cannot)?;
+        let mut term = signal(SignalKind::terminate()).map_err(cannot)?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
