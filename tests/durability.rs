@@ -355,6 +355,29 @@ fn damaged_truncated_or_unknown_snapshots_are_typed_errors() {
     assert!(err.to_string().contains("missing"), "{err}");
 }
 
+/// A manifest that names a path, not a file of the directory, is damage to the manifest: the
+/// store never reads outside its directory.
+#[test]
+fn a_manifest_naming_a_path_is_damaged() {
+    let dir = TempDir::new().unwrap();
+    let (store, _) = seeded(dir.path());
+    store.snapshot().unwrap();
+    drop(store);
+    let manifest = manifest_path(&dir);
+    let text = fs::read_to_string(&manifest).unwrap();
+    let shard = files(dir.path(), "shard-").pop().unwrap();
+    let name = shard.file_name().unwrap().to_str().unwrap();
+    let outside = dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::copy(&shard, outside.join(name)).unwrap();
+    fs::write(&manifest, text.replace(name, &format!("outside/{name}"))).unwrap();
+    let err = SessionStore::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { path, .. } if path == &manifest),
+        "{err}"
+    );
+}
+
 fn manifest_path(dir: &TempDir) -> PathBuf {
     dir.path().join("manifest.json")
 }

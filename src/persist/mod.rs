@@ -24,7 +24,7 @@ pub(crate) use files::{
 };
 pub(crate) use format::{
     agents_file_name, corrupt, corrupt_at, decode_agents, decode_shard, encode_agents,
-    encode_shard, shard_file_name, Manifest, ShardRef, StoredRef, MANIFEST,
+    encode_shard, is_snapshot_file_name, shard_file_name, Manifest, ShardRef, StoredRef, MANIFEST,
 };
 pub use journal::FsyncPolicy;
 pub(crate) use journal::Journal;

@@ -126,7 +126,7 @@ impl SessionStore {
             }
             let Some(file) = &shard.file else { continue };
             let path = dir.join(file);
-            let bytes = read_named(&path, dir)?;
+            let bytes = read_named(file, dir)?;
             for stored in decode_shard(&path, &bytes)? {
                 load.last_version = load.last_version.max(stored.version);
                 let (user, agent, id) = (
@@ -147,7 +147,7 @@ impl SessionStore {
         }
         if let Some(file) = &m.agents {
             let path = dir.join(file);
-            let bytes = read_named(&path, dir)?;
+            let bytes = read_named(file, dir)?;
             for agent in decode_agents(&path, &bytes)? {
                 self.load_agent_put(agent);
             }
@@ -244,13 +244,26 @@ impl SessionStore {
     }
 }
 
-/// Reads a file the manifest names: one that is missing is damage to the directory, reported
-/// as such (naming the file), not as a disk failure.
-fn read_named(path: &Path, dir: &Path) -> Result<Vec<u8>, StoreError> {
-    match fs::read(path) {
+/// Reads a file the manifest names. A name that is not a snapshot file of this directory (a
+/// path, say) is damage to the manifest; a file that is missing is damage too, reported as
+/// such (naming the file), not as a disk failure.
+fn read_named(name: &str, dir: &Path) -> Result<Vec<u8>, StoreError> {
+    let plain = !name.contains(['/', '\\', '\0'])
+        && name.len() <= 255
+        && persist::is_snapshot_file_name(Path::new(name));
+    if !plain {
+        return Err(corrupt_at(
+            &dir.join(MANIFEST),
+            0,
+            0,
+            format!("it names {name:?}, which is not a snapshot file name"),
+        ));
+    }
+    let path = dir.join(name);
+    match fs::read(&path) {
         Ok(bytes) => Ok(bytes),
         Err(e) if e.kind() == ErrorKind::NotFound => Err(corrupt_at(
-            path,
+            &path,
             0,
             0,
             format!(
@@ -258,7 +271,7 @@ fn read_named(path: &Path, dir: &Path) -> Result<Vec<u8>, StoreError> {
                 dir.join(MANIFEST).display()
             ),
         )),
-        Err(e) => Err(io_error(path)(e)),
+        Err(e) => Err(io_error(&path)(e)),
     }
 }
 
