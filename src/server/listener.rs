@@ -36,12 +36,35 @@ use tower::ServiceExt as _;
 
 use super::Options;
 
-/// What one connection shares with its watchdog: requests in flight, bytes received.
-#[derive(Default)]
+/// What one connection shares with its watchdog: requests in flight, and when it was last
+/// active (a byte received, an answer written).
 struct Activity {
     in_flight: AtomicUsize,
-    /// Bytes read from the client so far.
-    received: AtomicU64,
+    /// When the connection opened.
+    opened: Instant,
+    /// Milliseconds from `opened` to its last activity.
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            in_flight: AtomicUsize::new(0),
+            opened: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    /// Notes activity now.
+    fn touch(&self) {
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.fetch_max(ms, Ordering::AcqRel);
+    }
+
+    /// When the connection was last active.
+    fn last_active(&self) -> Instant {
+        self.opened + Duration::from_millis(self.last.load(Ordering::Acquire))
+    }
 }
 
 /// Runs `app` on `listener` with `options`' connection limits until `shutdown` completes.
@@ -132,7 +155,7 @@ async fn connection(
     mut stopping: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let activity = Arc::new(Activity::default());
+    let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Counted {
         inner: stream,
         activity: Arc::clone(&activity),
@@ -162,10 +185,15 @@ async fn connection(
         .keep_alive(true);
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
-    let mut idle_since = Instant::now();
-    let mut received = 0;
     let mut closing = false;
     loop {
+        // While a request is in flight, look again a timeout later; else when the timeout
+        // since the last activity ends.
+        let idle_until = if activity.in_flight.load(Ordering::Acquire) > 0 {
+            Instant::now() + limits.idle_timeout
+        } else {
+            activity.last_active() + limits.idle_timeout
+        };
         tokio::select! {
             _ = conn.as_mut() => return,
             changed = stopping.changed(), if !closing => {
@@ -176,13 +204,11 @@ async fn connection(
                 conn.as_mut().graceful_shutdown();
                 closing = true;
             }
-            () = tokio::time::sleep_until(idle_since + limits.idle_timeout) => {
-                let now_received = activity.received.load(Ordering::Acquire);
-                if activity.in_flight.load(Ordering::Acquire) > 0 || now_received != received {
-                    received = now_received;
-                    idle_since = Instant::now();
-                } else {
-                    return; // idle for the whole timeout
+            () = tokio::time::sleep_until(idle_until) => {
+                let idle = activity.in_flight.load(Ordering::Acquire) == 0
+                    && Instant::now() >= activity.last_active() + limits.idle_timeout;
+                if idle {
+                    return; // nothing in flight, nothing received for the whole timeout
                 }
             }
         }
@@ -201,6 +227,7 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        self.0.touch();
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -231,7 +258,7 @@ impl hyper::body::Body for Guarded {
     }
 }
 
-/// The connection's socket, counting the bytes it receives.
+/// The connection's socket, noting when it receives bytes.
 struct Counted {
     inner: TcpStream,
     activity: Arc<Activity>,
@@ -245,11 +272,8 @@ impl tokio::io::AsyncRead for Counted {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let read = buf.filled().len() - before;
-        if read > 0 {
-            self.activity
-                .received
-                .fetch_add(read as u64, Ordering::AcqRel);
+        if buf.filled().len() > before {
+            self.activity.touch();
         }
         polled
     }
