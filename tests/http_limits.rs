@@ -340,3 +340,34 @@ fn a_request_in_flight_at_sigterm_finishes() {
         Some("stopped")
     );
 }
+
+/// Bodies declared large but sent slowly hold only what they sent against the bodies'
+/// budget: they cannot make every other body answer 503.
+#[test]
+fn slow_bodies_hold_only_what_they_sent() {
+    let server = Binary::start(&[
+        "--max-body-bytes",
+        "1048576",
+        "--max-body-memory",
+        "2097152",
+    ]);
+    let addr = addr(&server);
+    let slow: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(
+                b"POST /agent/ HTTP/1.1\r\nHost: x\r\nx-user-id: u\r\n\
+                  content-type: application/json\r\ncontent-length: 1048576\r\n\r\n{\"name\":",
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300)); // the server reads what was sent
+    assert_eq!(
+        request(addr, "POST", "/agent/", br#"{"name":"served"}"#),
+        Some(201)
+    );
+    drop(slow);
+    server.terminate();
+}

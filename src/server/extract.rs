@@ -231,28 +231,31 @@ impl BodyInput {
 }
 
 /// Reads a body of at most `limit` bytes into one buffer, holding its capacity against the
-/// bodies' budget as it grows.
+/// bodies' budget as it grows: a body declared large but sent slowly holds only what came.
+/// The buffer doubles, up to the declared length (or the limit), so a body is copied few times.
 async fn collect(
     mut body: Body,
     limit: usize,
     declared: Option<u64>,
     held: &mut Reservation,
 ) -> Result<Vec<u8>, ApiError> {
-    let expected = declared.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
-    held.grow_to(expected)?;
-    let mut bytes = Vec::with_capacity(expected);
+    const FIRST: usize = 64 * 1024;
+    let cap = declared.map_or(limit, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+    let mut bytes = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| ApiError::unreadable_body())?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        if bytes.len() + data.len() > limit {
+        let needed = bytes.len() + data.len();
+        if needed > limit {
             return Err(ApiError::body_too_large(limit));
         }
-        if bytes.capacity() < bytes.len() + data.len() {
-            let grown = (bytes.len() + data.len())
-                .max(bytes.capacity() * 2)
-                .min(limit);
+        if bytes.capacity() < needed {
+            let grown = needed
+                .max(bytes.capacity().saturating_mul(2))
+                .max(FIRST)
+                .min(cap.max(needed));
             held.grow_to(grown)?;
             bytes.reserve_exact(grown - bytes.len());
         }
