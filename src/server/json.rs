@@ -551,6 +551,19 @@ mod tests {
         }
     }
 
+    /// Every value is small (a dict is boxed), and the cost counted before parsing bounds
+    /// what a parse of the densest bodies takes.
+    #[test]
+    fn values_are_small_and_their_cost_is_counted() {
+        assert!(std::mem::size_of::<Json>() <= 32);
+        let zeros = format!("[{}0]", "0,".repeat(1000));
+        assert!(parse_cost(zeros.as_bytes()) >= 1001 * 3 * std::mem::size_of::<Json>());
+        let strings = format!("[{}\"\"]", "\"\",".repeat(1000));
+        assert!(parse_cost(strings.as_bytes()) > parse_cost(zeros.as_bytes()));
+        // Escaped quotes do not end a string; what is inside a string is not counted.
+        assert_eq!(parse_cost(br#""a\"[0,0]""#), parse_cost(br#""abcdefgh""#));
+    }
+
     #[test]
     fn values_match_python() {
         let ok = |s: &str| parse(s).unwrap().to_python_string();
