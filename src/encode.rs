@@ -15,6 +15,9 @@ use crate::StoreError;
 /// back (128).
 pub(crate) const MAX_JSON_DEPTH: usize = 100;
 
+/// The level a session record adds around what a client sets (`config`).
+const RECORD_WRAPPING: usize = 1;
+
 /// The compact JSON of `value`: the bytes of `serde_json::to_vec(value)`.
 ///
 /// Fails with `TooDeep` when it nests arrays and objects deeper than [`MAX_JSON_DEPTH`], not
@@ -92,11 +95,15 @@ impl Formatter for DepthLimit<'_> {
 
 /// A session's compact JSON, refused when deeper than [`MAX_JSON_DEPTH`] or larger than
 /// `max_record_bytes`.
+///
+/// The limit counts from inside the record: what a client sets (a `chat_model_config` in a
+/// request body nested up to [`MAX_JSON_DEPTH`] levels) sits one level deeper in the record,
+/// under `config`, and is still stored.
 pub(crate) fn encode_record(
     record: &SessionRecord,
     max_record_bytes: usize,
 ) -> Result<Vec<u8>, StoreError> {
-    let json = encode_json(&record.id, record, 0)?;
+    let json = encode_json(&record.id, record, RECORD_WRAPPING)?;
     if json.len() > max_record_bytes {
         return Err(StoreError::RecordTooLarge {
             id: record.id.clone(),

@@ -152,6 +152,9 @@ fn open_child_store(dir: &Path) -> SessionStore {
         .fsync(FsyncPolicy::Always)
         .autosave(Some(Duration::from_millis(15)))
         .snapshot_shards(8)
+        // The reopen right after a drop may find the lock still held a moment by a child the
+        // crash test forked meanwhile (it holds a copy of the descriptor until it execs).
+        .lock_timeout(Duration::from_secs(60))
         .open(dir)
         .unwrap()
 }

@@ -4,6 +4,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use agent_sessions::{FsyncPolicy, ListQuery, NewSession, Order, SessionStore, StoreError};
 use tempfile::TempDir;
@@ -239,6 +240,31 @@ fn damage_before_the_last_line_is_an_error_that_changes_nothing() {
         other => panic!("expected Corrupt, got {other}"),
     }
     assert!(err.to_string().contains("line 5"), "{err}");
+    // serde_json's own position counts within the line: it must not be quoted as the file's.
+    assert!(!err.to_string().contains("at line 1"), "{err}");
+    assert_eq!(dir_bytes(dir.path()), before, "no file was changed");
+}
+
+/// The open that fails on a damaged manifest says nothing was changed: temp files of
+/// interrupted writes stay too, until an open that succeeds.
+#[test]
+fn a_failed_open_leaves_temp_files_alone() {
+    let dir = TempDir::new().unwrap();
+    let (store, _) = seeded(dir.path());
+    store.snapshot().unwrap();
+    drop(store);
+    let temp = dir.path().join("manifest.json.tmp");
+    fs::write(&temp, b"x").unwrap();
+    let manifest = fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("manifest.json"))
+        .unwrap();
+    manifest.set_len(100).unwrap();
+    drop(manifest);
+    let before = dir_bytes(dir.path());
+    let err = SessionStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(temp.exists(), "the temp file was removed by a failed open");
     assert_eq!(dir_bytes(dir.path()), before, "no file was changed");
 }
 
@@ -323,7 +349,31 @@ fn damaged_truncated_or_unknown_snapshots_are_typed_errors() {
     fs::remove_file(&shard).unwrap();
     let err = SessionStore::open(dir.path()).unwrap_err();
     assert!(
-        matches!(&err, StoreError::Io { path, .. } if path == &shard),
+        matches!(&err, StoreError::Corrupt { path, .. } if path == &shard),
+        "a missing shard is damage naming it, not a disk failure: {err}"
+    );
+    assert!(err.to_string().contains("missing"), "{err}");
+}
+
+/// A manifest that names a path, not a file of the directory, is damage to the manifest: the
+/// store never reads outside its directory.
+#[test]
+fn a_manifest_naming_a_path_is_damaged() {
+    let dir = TempDir::new().unwrap();
+    let (store, _) = seeded(dir.path());
+    store.snapshot().unwrap();
+    drop(store);
+    let manifest = manifest_path(&dir);
+    let text = fs::read_to_string(&manifest).unwrap();
+    let shard = files(dir.path(), "shard-").pop().unwrap();
+    let name = shard.file_name().unwrap().to_str().unwrap();
+    let outside = dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::copy(&shard, outside.join(name)).unwrap();
+    fs::write(&manifest, text.replace(name, &format!("outside/{name}"))).unwrap();
+    let err = SessionStore::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { path, .. } if path == &manifest),
         "{err}"
     );
 }
@@ -336,17 +386,47 @@ fn manifest_path(dir: &TempDir) -> PathBuf {
 fn one_store_at_a_time_owns_a_directory() {
     let dir = TempDir::new().unwrap();
     let store = open(dir.path());
-    let err = SessionStore::open(dir.path()).unwrap_err();
+    let no_wait = || {
+        SessionStore::builder()
+            .lock_timeout(Duration::ZERO)
+            .open(dir.path())
+    };
+    let err = no_wait().unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
     // A clone is the same store, not a second owner.
     let clone = store.clone();
     drop(store);
-    assert!(matches!(
-        SessionStore::open(dir.path()),
-        Err(StoreError::Locked { .. })
-    ));
+    assert!(matches!(no_wait(), Err(StoreError::Locked { .. })));
     drop(clone);
     open(dir.path());
+}
+
+/// A lock held a moment after a store closed (by a process forked meanwhile, which holds a
+/// copy of the descriptor until it execs) made the reopen fail; the open now waits for it.
+#[test]
+fn an_open_waits_for_a_lock_released_meanwhile() {
+    let dir = TempDir::new().unwrap();
+    drop(open(dir.path()));
+    // A second open file description stands in for the forked child's copy.
+    let held = fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("LOCK"))
+        .unwrap();
+    held.try_lock().unwrap();
+    let (locked, release) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let _ = release.recv();
+        std::thread::sleep(Duration::from_millis(100));
+        drop(held);
+    });
+    locked.send(()).unwrap();
+    let store = SessionStore::builder()
+        .lock_timeout(Duration::from_secs(60))
+        .autosave(None)
+        .open(dir.path())
+        .expect("the open waits for the lock");
+    holder.join().unwrap();
+    drop(store);
 }
 
 #[test]

@@ -354,3 +354,54 @@ async fn healthz_openapi_and_agent_records() {
         json!({"max_iters": 20, "stop_on_reject": false})
     );
 }
+
+/// `{"a": {"a": ... {}}}`, `levels` objects deep.
+fn nested(levels: usize) -> Value {
+    (1..levels).fold(json!({}), |inner, _| json!({ "a": inner }))
+}
+
+/// A body may nest 100 levels (the README's limit): a `chat_model_config` that does is stored,
+/// though the record holds it one level deeper (under `config`); one level more is refused.
+#[tokio::test]
+async fn a_body_nested_exactly_100_levels_is_stored() {
+    let store = SessionStore::new();
+    store
+        .register_agent(AgentRecord::new("u", serde_json::Map::new()))
+        .unwrap();
+    let agent = store.agents("u")[0].id.clone();
+    let app = server::router(store.clone());
+    // body (1) > chat_model_config (2) > parameters (3) > 97 more: 100 levels.
+    let body = |levels: usize| {
+        json!({"agent_id": agent, "chat_model_config": {"type": "t", "credential_id": "c",
+            "model": "m", "parameters": nested(levels - 2)}})
+    };
+    let created = send(
+        &app,
+        request("POST", "/sessions/", Some("u"), Some(&body(100))),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let too_deep = send(
+        &app,
+        request("POST", "/sessions/", Some("u"), Some(&body(101))),
+    )
+    .await;
+    assert_eq!(too_deep.status, 400, "{}", too_deep.text());
+}
+
+/// pydantic refuses a whole float beyond `i64` for an integer field (`int_parsing_size`);
+/// it used to be stored as another number (`1e308` as `1.7014118346046923e+38`).
+#[tokio::test]
+async fn an_integer_field_refuses_a_float_it_cannot_hold() {
+    let app = server::router(SessionStore::new());
+    let body = json!({"name": "a", "context_config": {"tool_result_limit": 1e308}});
+    let got = send(&app, request("POST", "/agent/", Some("u"), Some(&body))).await;
+    assert_eq!(got.status, 422, "{}", got.text());
+    assert_eq!(
+        got.json(),
+        json!({"detail": [{"type": "int_parsing_size",
+            "loc": ["body", "context_config", "tool_result_limit"],
+            "msg": "Unable to parse input string as an integer, exceeded maximum size",
+            "input": 1e308}]})
+    );
+}

@@ -220,7 +220,17 @@ fn decode_versioned<T: serde::de::DeserializeOwned>(
 
 /// A `Corrupt` error from a serde_json error.
 pub(crate) fn corrupt(path: &Path, e: &serde_json::Error) -> StoreError {
-    corrupt_at(path, e.line(), e.column(), e.to_string())
+    corrupt_at(path, e.line(), e.column(), reason(e))
+}
+
+/// What a serde_json error says, without its own position (` at line L column C`), which
+/// counts from the start of what was parsed, not of the file: the `Corrupt` error says where.
+pub(crate) fn reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) if e.line() > 0 => text[..i].to_owned(),
+        _ => text,
+    }
 }
 
 pub(crate) fn corrupt_at(path: &Path, line: usize, column: usize, reason: String) -> StoreError {

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::files::io_error;
-use super::format::corrupt_at;
+use super::format::{corrupt_at, reason};
 use crate::model::{AgentRecord, Msg, SessionRecord};
 use crate::StoreError;
 
@@ -230,7 +230,7 @@ pub(crate) fn read_journal(path: &Path, may_be_torn: bool) -> Result<JournalCont
                     torn: Some((line_no, start, bytes.len() - start)),
                 });
             }
-            Some(Err(e)) => return Err(corrupt_at(path, line_no, e.column(), e.to_string())),
+            Some(Err(e)) => return Err(corrupt_at(path, line_no, e.column(), reason(&e))),
             None => {
                 return Err(corrupt_at(
                     path,

@@ -11,6 +11,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -23,7 +24,7 @@ pub(crate) use files::{
 };
 pub(crate) use format::{
     agents_file_name, corrupt, corrupt_at, decode_agents, decode_shard, encode_agents,
-    encode_shard, shard_file_name, Manifest, ShardRef, StoredRef, MANIFEST,
+    encode_shard, is_snapshot_file_name, shard_file_name, Manifest, ShardRef, StoredRef, MANIFEST,
 };
 pub use journal::FsyncPolicy;
 pub(crate) use journal::Journal;
@@ -151,8 +152,9 @@ impl Durable {
 /// The lock file of a store directory.
 pub(crate) const LOCK: &str = "LOCK";
 
-/// Creates `dir` if needed and takes its lock, or fails with `Locked`.
-pub(crate) fn lock_dir(dir: &Path) -> Result<File, StoreError> {
+/// Creates `dir` if needed and takes its lock, waiting up to `wait` while another holds it,
+/// then fails with `Locked`.
+pub(crate) fn lock_dir(dir: &Path, wait: Duration) -> Result<File, StoreError> {
     fs::create_dir_all(dir).map_err(io_error(dir))?;
     let path = dir.join(LOCK);
     let file = fs::OpenOptions::new()
@@ -161,12 +163,23 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<File, StoreError> {
         .write(true)
         .open(&path)
         .map_err(io_error(&path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked { path }),
-        Err(fs::TryLockError::Error(source)) => Err(io_error(&path)(source)),
+    // A store just closed may hold the lock a moment longer: a process forked meanwhile holds
+    // a copy of its descriptor until it execs, a thread of the old store may still be ending.
+    let deadline = Instant::now() + wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(LOCK_POLL);
+            }
+            Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked { path }),
+            Err(fs::TryLockError::Error(source)) => return Err(io_error(&path)(source)),
+        }
     }
 }
+
+/// How often [`lock_dir`] tries the lock again while it waits.
+const LOCK_POLL: Duration = Duration::from_millis(10);
 
 /// The shard of a (user, agent): a hash that is the same in every process and version.
 pub(crate) fn shard_of(user_id: &str, agent_id: &str, shards: usize) -> usize {

@@ -11,12 +11,14 @@
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 
 use super::auth::VerifiedUser;
 use super::errors::ApiError;
-use super::json::{parse_body, BodyError, Json};
+use super::json::{parse_body, parse_cost, BodyError, Json};
+use super::limits::{self, Bodies, Reservation};
 use super::validate::{validate_model, Errors, Field, Loc};
+use super::App;
 
 /// A header's first value as Latin-1 text.
 pub(crate) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -145,20 +147,20 @@ impl Query {
 pub(crate) enum BodyInput {
     /// No body (or an empty one).
     Missing,
-    /// A JSON body.
-    Json(Json),
+    /// A JSON body, and the memory its parse holds against the bodies' budget (until the
+    /// answer is made).
+    Json(Json, #[allow(dead_code)] Reservation),
     /// A body that was not declared JSON: validated as a string, so refused.
     Text(String),
 }
 
 impl BodyInput {
-    /// Reads and decodes the body; a body over `limit` bytes is refused with 413, a JSON
-    /// body that is not JSON with `FastAPI`'s 422 `json_invalid`, one that is not UTF-8 with 400.
-    pub(crate) async fn read(
-        body: Body,
-        headers: &HeaderMap,
-        limit: usize,
-    ) -> Result<Self, ApiError> {
+    /// Reads and decodes the body; a body over `app`'s limit is refused with 413, one that
+    /// does not arrive in time with 408, one whose parse would cost too much memory with 413
+    /// (503 while other bodies hold it), a JSON body that is not JSON with `FastAPI`'s 422
+    /// `json_invalid`, one that is not UTF-8 with 400.
+    pub(crate) async fn read(body: Body, headers: &HeaderMap, app: &App) -> Result<Self, ApiError> {
+        let limit = app.max_body_bytes;
         let declared = headers
             .get(axum::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
@@ -166,13 +168,12 @@ impl BodyInput {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(ApiError::body_too_large(limit));
         }
-        let bytes = match Limited::new(body, limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(ApiError::body_too_large(limit))
-            }
-            Err(_) => return Err(ApiError::unreadable_body()),
-        };
+        let mut held = app.bodies.reservation();
+        let timeout = app.bodies.read_timeout;
+        let read = collect(body, limit, declared, &mut held);
+        let bytes = tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_| limits::body_timeout(timeout))??;
         if bytes.is_empty() {
             return Ok(BodyInput::Missing);
         }
@@ -182,8 +183,14 @@ impl BodyInput {
                 String::from_utf8_lossy(&bytes).into_owned(),
             ));
         }
+        let cost = parse_cost(&bytes);
+        let allowed = Bodies::cost_limit(bytes.len());
+        if cost > allowed {
+            return Err(limits::too_costly(allowed));
+        }
+        held.grow_to(bytes.len().saturating_add(cost))?;
         match parse_body(&bytes) {
-            Ok(json) => Ok(BodyInput::Json(json)),
+            Ok(json) => Ok(BodyInput::Json(json, held)),
             Err(BodyError::Unreadable) => Err(ApiError::unreadable_body()),
             Err(BodyError::Decode(e)) => {
                 let mut errors = Errors::default();
@@ -207,16 +214,54 @@ impl BodyInput {
         errors: &mut Errors,
     ) -> Option<serde_json::Map<String, serde_json::Value>> {
         let mut loc = vec![Loc::from("body")];
+        let text;
         let input = match self {
             BodyInput::Missing => {
                 errors.missing(&loc, Json::Null);
                 return None;
             }
-            BodyInput::Text(s) => Json::str(s.as_str()),
-            BodyInput::Json(json) => json.clone(),
+            BodyInput::Text(s) => {
+                text = Json::str(s.as_str());
+                &text
+            }
+            BodyInput::Json(json, _) => json,
         };
-        validate_model(fields, &input, &mut loc, errors)
+        validate_model(fields, input, &mut loc, errors)
     }
+}
+
+/// Reads a body of at most `limit` bytes into one buffer, holding its capacity against the
+/// bodies' budget as it grows: a body declared large but sent slowly holds only what came.
+/// The buffer doubles, up to the declared length (or the limit), so a body is copied few times.
+async fn collect(
+    mut body: Body,
+    limit: usize,
+    declared: Option<u64>,
+    held: &mut Reservation,
+) -> Result<Vec<u8>, ApiError> {
+    const FIRST: usize = 64 * 1024;
+    let cap = declared.map_or(limit, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ApiError::unreadable_body())?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let needed = bytes.len() + data.len();
+        if needed > limit {
+            return Err(ApiError::body_too_large(limit));
+        }
+        if bytes.capacity() < needed {
+            let grown = needed
+                .max(bytes.capacity().saturating_mul(2))
+                .max(FIRST)
+                .min(cap.max(needed));
+            held.grow_to(grown)?;
+            bytes.reserve_exact(grown - bytes.len());
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok(bytes)
 }
 
 /// Whether a `content-type` is JSON as `FastAPI` decides it (`email.message` parsing: the media

@@ -28,7 +28,8 @@ pub(crate) enum Json {
     Str(String),
     List(Vec<Json>),
     /// Key order is first appearance; a repeated key keeps its first position and last value.
-    Dict(IndexMap<String, Json>),
+    /// Boxed, so that every value is small (see [`parse_cost`]).
+    Dict(Box<IndexMap<String, Json>>),
 }
 
 /// Why a body is not JSON, as `json.JSONDecodeError` says it.
@@ -55,6 +56,53 @@ pub(crate) fn parse_body(bytes: &[u8]) -> Result<Json, BodyError> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|_| BodyError::Unreadable)?;
     parse(text)
+}
+
+/// An upper bound of the memory that parsing `bytes` takes, counted without allocating: for
+/// every value, its node (with the slack of a growing list), its copy in an error answer and
+/// as a stored value, and two heap blocks for each string; plus the text, copied thrice.
+/// Invalid JSON is counted as if it were valid (its parse stops earlier).
+pub(crate) fn parse_cost(bytes: &[u8]) -> usize {
+    const NODE: usize =
+        3 * std::mem::size_of::<Json>() + std::mem::size_of::<serde_json::Value>() + 64;
+    const STRING: usize = 2 * 32;
+    let (mut values, mut strings) = (0usize, 0usize);
+    let n = bytes.len();
+    let mut i = 0;
+    while i < n {
+        match bytes[i] {
+            b'"' => {
+                strings += 1;
+                i += 1;
+                while i < n {
+                    match bytes[i] {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+                i += 1;
+            }
+            // Containers and literals (`true`, `false`, `null`; `NaN` and `Infinity`, which
+            // are refused, may count twice: an upper bound).
+            b'[' | b'{' | b't' | b'f' | b'n' | b'N' | b'I' => {
+                values += 1;
+                i += 1;
+            }
+            b'0'..=b'9' | b'-' => {
+                values += 1;
+                i += 1;
+                while i < n && matches!(bytes[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    (values + strings)
+        .saturating_mul(NODE)
+        .saturating_add(strings.saturating_mul(STRING))
+        .saturating_add(n.saturating_mul(3))
 }
 
 /// Decodes `text` as `json.loads(text)` would.
@@ -249,7 +297,7 @@ impl Parser<'_> {
         let mut map = IndexMap::new();
         let mut j = self.skip_ws(i);
         match self.at(j) {
-            Some(b'}') => return Ok((Json::Dict(map), j + 1)),
+            Some(b'}') => return Ok((Json::Dict(Box::new(map)), j + 1)),
             Some(b'"') => {}
             _ => return Err(self.err("Expecting property name enclosed in double quotes", j)),
         }
@@ -264,7 +312,7 @@ impl Parser<'_> {
             map.insert(key, value);
             j = self.skip_ws(after_value);
             match self.at(j) {
-                Some(b'}') => return Ok((Json::Dict(map), j + 1)),
+                Some(b'}') => return Ok((Json::Dict(Box::new(map)), j + 1)),
                 Some(b',') => {}
                 _ => return Err(self.err("Expecting ',' delimiter", j)),
             }
@@ -310,7 +358,9 @@ impl Json {
 
     /// A dict from `(key, value)` pairs, in order.
     pub(crate) fn dict<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Json)>) -> Self {
-        Json::Dict(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+        Json::Dict(Box::new(
+            pairs.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+        ))
     }
 
     /// Writes the value as Python's `json.dumps(..., separators=(",", ":"),
@@ -499,6 +549,19 @@ mod tests {
                 "{input:?}"
             );
         }
+    }
+
+    /// Every value is small (a dict is boxed), and the cost counted before parsing bounds
+    /// what a parse of the densest bodies takes.
+    #[test]
+    fn values_are_small_and_their_cost_is_counted() {
+        assert!(std::mem::size_of::<Json>() <= 32);
+        let zeros = format!("[{}0]", "0,".repeat(1000));
+        assert!(parse_cost(zeros.as_bytes()) >= 1001 * 3 * std::mem::size_of::<Json>());
+        let strings = format!("[{}\"\"]", "\"\",".repeat(1000));
+        assert!(parse_cost(strings.as_bytes()) > parse_cost(zeros.as_bytes()));
+        // Escaped quotes do not end a string; what is inside a string is not counted.
+        assert_eq!(parse_cost(br#""a\"[0,0]""#), parse_cost(br#""abcdefgh""#));
     }
 
     #[test]

@@ -47,6 +47,8 @@ mod cors;
 mod errors;
 mod extract;
 mod json;
+mod limits;
+mod listener;
 mod metered;
 mod metrics;
 mod openapi;
@@ -58,6 +60,7 @@ mod version;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::{Extension, Router};
 use tokio::net::TcpListener;
@@ -93,11 +96,78 @@ pub struct Options {
     /// version writes ([`AgentScope::default_timestamps`]). The 2.0.0 routes answer the bytes
     /// the backend keeps, in the store's own setting.
     pub timestamps: Option<crate::model::TimestampFormat>,
+    /// The memory that request bodies being read and parsed may take at once, in bytes
+    /// (default [`Options::DEFAULT_MAX_BODY_MEMORY`]). A body that would need more than its
+    /// share answers 413, one that would need more than is free now 503 (see the README's
+    /// reliability section).
+    pub max_body_memory: usize,
+    /// How long a request head may take to arrive, from when the connection opened or
+    /// finished its last answer; the connection is closed after it (default 10 s).
+    pub request_head_timeout: Duration,
+    /// How long a request body may take to arrive in full; 408 after it (default 60 s).
+    pub body_read_timeout: Duration,
+    /// How long a connection with no request in flight stays open without receiving a byte
+    /// (default 5 s, uvicorn's keep-alive timeout).
+    pub idle_timeout: Duration,
+    /// How many connections may be open at once; beyond it the server stops accepting
+    /// until one closes (default 512, below the usual limit of 1024 open files).
+    pub max_connections: usize,
+    /// How long a stopping server lets requests in flight finish before it closes their
+    /// connections (default 10 s). Idle and stalled connections are closed at once.
+    pub shutdown_timeout: Duration,
 }
 
 impl Options {
     /// The default [`Options::max_body_bytes`]: 16 MiB, the store's default record limit.
     pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+    /// The default [`Options::max_body_memory`]: 256 MiB.
+    pub const DEFAULT_MAX_BODY_MEMORY: usize = 256 * 1024 * 1024;
+    /// The default [`Options::request_head_timeout`].
+    pub const DEFAULT_REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The default [`Options::body_read_timeout`].
+    pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+    /// The default [`Options::idle_timeout`].
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default [`Options::max_connections`].
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+    /// The default [`Options::shutdown_timeout`].
+    pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Sets [`Options::max_body_memory`].
+    pub fn max_body_memory(mut self, bytes: usize) -> Self {
+        self.max_body_memory = bytes;
+        self
+    }
+
+    /// Sets [`Options::request_head_timeout`].
+    pub fn request_head_timeout(mut self, timeout: Duration) -> Self {
+        self.request_head_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Options::body_read_timeout`].
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Options::idle_timeout`].
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Options::max_connections`].
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Sets [`Options::shutdown_timeout`].
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
 
     /// Sets [`Options::max_body_bytes`].
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
@@ -177,6 +247,12 @@ impl Default for Options {
             cors_origins: Vec::new(),
             agentscope: AgentScope::default(),
             timestamps: None,
+            max_body_memory: Self::DEFAULT_MAX_BODY_MEMORY,
+            request_head_timeout: Self::DEFAULT_REQUEST_HEAD_TIMEOUT,
+            body_read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
+            idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            shutdown_timeout: Self::DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 }
@@ -191,6 +267,8 @@ struct App {
     agentscope: AgentScope,
     /// How the 2.0.11 routes write record timestamps.
     timestamps: crate::model::TimestampFormat,
+    /// The memory bodies being read and parsed may take, and their read timeout.
+    bodies: Arc<limits::Bodies>,
 }
 
 /// What the server can serve: any [`SessionBackend`] by value, or one already shared as
@@ -272,6 +350,7 @@ pub fn router_with(backend: impl IntoBackend, options: &Options) -> Router {
         timestamps: options
             .timestamps
             .unwrap_or_else(|| options.agentscope.default_timestamps()),
+        bodies: Arc::new(limits::Bodies::new(options)),
     };
     let router = Router::new()
         .fallback(routes::dispatch)
@@ -298,13 +377,27 @@ where
 }
 
 /// Like [`serve`], for a router the caller made (with [`router_with`], or with routes and
-/// layers of its own).
+/// layers of its own), with the default connection limits of [`Options`].
 pub async fn serve_router<F>(listener: TcpListener, app: Router, shutdown: F) -> io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    serve_router_with(listener, app, &Options::default(), shutdown).await
+}
+
+/// Like [`serve_router`], with the connection limits of `options` (head, idle and shutdown
+/// timeouts, the most connections at once). When `shutdown` completes the server stops
+/// accepting, closes idle and stalled connections, lets requests in flight finish for up to
+/// [`Options::shutdown_timeout`], and returns.
+pub async fn serve_router_with<F>(
+    listener: TcpListener,
+    app: Router,
+    options: &Options,
+    shutdown: F,
+) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let local = routes::LocalAddr(listener.local_addr()?);
-    axum::serve(listener, app.layer(Extension(local)))
-        .with_graceful_shutdown(shutdown)
-        .await
+    listener::run(listener, app.layer(Extension(local)), options, shutdown).await
 }

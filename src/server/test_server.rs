@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{router_with, serve_router, Options};
+use super::{router_with, serve_router_with, Options};
 use crate::{SessionBackend, SessionStore};
 
 /// How long a dropped server waits for requests in flight before it stops anyway.
@@ -56,6 +56,7 @@ impl<B: SessionBackend + Clone + 'static> TestServer<B> {
             .enable_all()
             .build()?;
         let app = router_with(store.clone(), options);
+        let options = options.clone();
         let (stop, mut stopped) = watch::channel(false);
         let mut grace = stop.subscribe();
         let thread = std::thread::Builder::new()
@@ -67,7 +68,7 @@ impl<B: SessionBackend + Clone + 'static> TestServer<B> {
                         let _ = stopped.wait_for(|s| *s).await;
                     };
                     tokio::select! {
-                        served = serve_router(listener, app, shutdown) => served,
+                        served = serve_router_with(listener, app, &options, shutdown) => served,
                         () = async {
                             let _ = grace.wait_for(|s| *s).await;
                             tokio::time::sleep(GRACE).await;

@@ -259,6 +259,13 @@ pub(crate) fn validate_int(
                 i128::MAX
             }
         }
+        // pydantic's `float_as_int`: whole floats within `i64` only (strictly: `2**63` as a
+        // float is out); beyond, `int_parsing_size`, rather than a number changed in silence.
+        #[allow(clippy::cast_precision_loss)]
+        Json::Float(f) if f.fract() == 0.0 && !((i64::MIN as f64) < *f && *f < i64::MAX as f64) => {
+            let msg = "Unable to parse input string as an integer, exceeded maximum size";
+            return fail(errors, loc, "int_parsing_size", msg, input, None);
+        }
         Json::Float(f) if f.fract() == 0.0 => float_to_i128(*f),
         Json::Float(_) => {
             let msg = "Input should be a valid integer, got a number with a fractional part";
@@ -502,6 +509,19 @@ mod tests {
             .unwrap_err()
             .contains("int_from_float"));
         assert!(one(&limit, Json::Null).unwrap_err().contains("int_type"));
+        // As pydantic 2.13: a whole float beyond i64 is refused, not changed.
+        let any = Ty::Int { ge: None, le: None };
+        assert_eq!(
+            one(&any, Json::Float(1e308)).unwrap_err(),
+            r#"[{"type":"int_parsing_size","loc":[],"msg":"Unable to parse input string as an integer, exceeded maximum size","input":1e+308}]"#
+        );
+        assert!(one(&any, Json::Float(1e19))
+            .unwrap_err()
+            .contains("int_parsing_size"));
+        assert_eq!(
+            one(&any, Json::Float(9.2e18)).unwrap(),
+            Value::from(9_200_000_000_000_000_000_i64)
+        );
     }
 
     #[test]

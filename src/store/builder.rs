@@ -24,6 +24,7 @@ pub struct SessionStoreBuilder {
     pub(super) autosave: Option<Duration>,
     pub(super) snapshot_shards: usize,
     pub(super) timestamp_format: TimestampFormat,
+    pub(super) lock_timeout: Duration,
 }
 
 impl Default for SessionStoreBuilder {
@@ -35,6 +36,7 @@ impl Default for SessionStoreBuilder {
             autosave: Some(Self::DEFAULT_AUTOSAVE),
             snapshot_shards: Self::DEFAULT_SNAPSHOT_SHARDS,
             timestamp_format: TimestampFormat::default(),
+            lock_timeout: Self::DEFAULT_LOCK_TIMEOUT,
         }
     }
 }
@@ -104,6 +106,30 @@ impl SessionStoreBuilder {
     /// ```
     pub fn timestamp_format(mut self, format: TimestampFormat) -> Self {
         self.timestamp_format = format;
+        self
+    }
+
+    /// The default [`lock_timeout`](Self::lock_timeout): five seconds.
+    pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// How long [`open`](Self::open) waits for the directory's lock while another store holds
+    /// it, before it fails with [`StoreError::Locked`] (default five seconds; zero: not at
+    /// all). A store just dropped or closed can hold it a moment longer (a process forked
+    /// meanwhile keeps a copy of its descriptor until it execs), so a reopen right after a
+    /// close waits for it instead of failing.
+    ///
+    /// ```
+    /// use agent_sessions::{SessionStore, StoreError};
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let first = SessionStore::open(dir.path())?;
+    /// let second = SessionStore::builder().lock_timeout(Duration::ZERO).open(dir.path());
+    /// assert!(matches!(second, Err(StoreError::Locked { .. })));
+    /// # drop(first);
+    /// # Ok::<(), StoreError>(())
+    /// ```
+    pub fn lock_timeout(mut self, wait: Duration) -> Self {
+        self.lock_timeout = wait;
         self
     }
 

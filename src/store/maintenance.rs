@@ -72,8 +72,17 @@ impl SessionStore {
                     }
                     if autosave.is_some_and(|d| last_save.elapsed() >= d) {
                         if inner.has_unsaved_changes() {
-                            // On failure the journal still holds every change.
-                            let _ = inner.snapshot();
+                            // On failure the journal still holds every change, and the
+                            // next round tries again.
+                            if let Err(e) = inner.snapshot() {
+                                #[cfg(feature = "server")]
+                                tracing::warn!(
+                                    error = %e,
+                                    "autosave failed; the journal still holds every change"
+                                );
+                                #[cfg(not(feature = "server"))]
+                                let _ = e;
+                            }
                         }
                         last_save = Instant::now();
                     }

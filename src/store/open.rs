@@ -43,7 +43,7 @@ impl SessionStore {
     }
 
     pub(super) fn open_with(b: &SessionStoreBuilder, dir: &Path) -> Result<Self, StoreError> {
-        let lock = persist::lock_dir(dir)?;
+        let lock = persist::lock_dir(dir, b.lock_timeout)?;
         let store = Self::from_builder(b);
         let shards = store.inner.shards;
         let mut load = Load {
@@ -51,10 +51,7 @@ impl SessionStore {
             files: vec![None; shards],
             last_version: 0,
             agents_dirty: false,
-            recovery: Recovery {
-                temp_files_removed: persist::remove_temp_files(dir).map_err(io_error(dir))?,
-                ..Recovery::default()
-            },
+            recovery: Recovery::default(),
         };
         let manifest_path = dir.join(MANIFEST);
         let manifest = match fs::read(&manifest_path) {
@@ -81,6 +78,10 @@ impl SessionStore {
                 });
             }
         }
+        // Everything read and found sound: only now are files changed (a torn tail was cut
+        // above, after its journal was replayed; temp files of interrupted writes go here).
+        load.recovery.temp_files_removed =
+            persist::remove_temp_files(dir).map_err(io_error(dir))?;
         let journal_no = journals.last().map_or(first_journal, |(n, _)| *n);
         let journal = Journal::open(dir, journal_no, b.fsync)?;
 
@@ -125,7 +126,7 @@ impl SessionStore {
             }
             let Some(file) = &shard.file else { continue };
             let path = dir.join(file);
-            let bytes = fs::read(&path).map_err(io_error(&path))?;
+            let bytes = read_named(file, dir)?;
             for stored in decode_shard(&path, &bytes)? {
                 load.last_version = load.last_version.max(stored.version);
                 let (user, agent, id) = (
@@ -146,7 +147,7 @@ impl SessionStore {
         }
         if let Some(file) = &m.agents {
             let path = dir.join(file);
-            let bytes = fs::read(&path).map_err(io_error(&path))?;
+            let bytes = read_named(file, dir)?;
             for agent in decode_agents(&path, &bytes)? {
                 self.load_agent_put(agent);
             }
@@ -245,6 +246,37 @@ impl SessionStore {
         if now_empty {
             self.drop_partition_if_empty(user_id, agent_id, &part);
         }
+    }
+}
+
+/// Reads a file the manifest names. A name that is not a snapshot file of this directory (a
+/// path, say) is damage to the manifest; a file that is missing is damage too, reported as
+/// such (naming the file), not as a disk failure.
+fn read_named(name: &str, dir: &Path) -> Result<Vec<u8>, StoreError> {
+    let plain = !name.contains(['/', '\\', '\0'])
+        && name.len() <= 255
+        && persist::is_snapshot_file_name(Path::new(name));
+    if !plain {
+        return Err(corrupt_at(
+            &dir.join(MANIFEST),
+            0,
+            0,
+            format!("it names {name:?}, which is not a snapshot file name"),
+        ));
+    }
+    let path = dir.join(name);
+    match fs::read(&path) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(corrupt_at(
+            &path,
+            0,
+            0,
+            format!(
+                "the file is missing, though {} names it",
+                dir.join(MANIFEST).display()
+            ),
+        )),
+        Err(e) => Err(io_error(&path)(e)),
     }
 }
 

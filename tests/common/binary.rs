@@ -17,7 +17,21 @@ pub struct Binary {
 
 impl Binary {
     pub fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_agent-sessions"))
+        Self::start_under(&[], args)
+    }
+
+    /// Starts it through `wrapper` (`["prlimit", "--nofile=64"]`, say); empty: directly.
+    pub fn start_under(wrapper: &[&str], args: &[&str]) -> Self {
+        let exe = env!("CARGO_BIN_EXE_agent-sessions");
+        let mut command = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .arg("serve")
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
@@ -40,6 +54,16 @@ impl Binary {
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_owned();
         Self { child, base, lines }
+    }
+
+    /// The server's process id (`prlimit` execs it, so the same process).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next line it prints, if one comes within `wait`.
+    pub fn next_line(&self, wait: Duration) -> Option<String> {
+        self.lines.recv_timeout(wait).ok()
     }
 
     /// SIGTERM; waits for a graceful stop ("stopped", exit 0).

@@ -55,6 +55,28 @@ impl Opened {
     }
 }
 
+/// Logs what opening a directory repaired: a torn journal tail dropped (writes that were
+/// never acknowledged), temp files of interrupted writes removed.
+fn report_recovery(store: &SessionStore) {
+    let Some(recovery) = store.recovery() else {
+        return;
+    };
+    if let Some(torn) = &recovery.torn_tail {
+        tracing::warn!(
+            journal = %torn.path.display(),
+            line = torn.line,
+            bytes = torn.bytes,
+            "dropped the journal's last line, cut short by a crash (a write never acknowledged)"
+        );
+    }
+    if !recovery.temp_files_removed.is_empty() {
+        tracing::info!(
+            files = ?recovery.temp_files_removed,
+            "removed temp files of interrupted writes"
+        );
+    }
+}
+
 impl StoreArgs {
     /// Opens the store the flags name (memory when none).
     pub async fn open(&self) -> Result<Opened, String> {
@@ -69,6 +91,7 @@ impl StoreArgs {
                 .timestamp_format(timestamps)
                 .open(dir)
                 .map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
+            report_recovery(&store);
             return Ok(Opened {
                 backend: Arc::new(store.clone()),
                 store: Some(store),

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use agent_sessions::model::TimestampFormat;
 use agent_sessions::server::{self, Options};
@@ -32,6 +33,31 @@ pub struct Args {
     /// any. Repeatable. Off by default, as in AgentScope.
     #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = cors_origin)]
     cors_origins: Vec<String>,
+    /// The memory request bodies being read and parsed may take at once, in bytes (503 or
+    /// 413 beyond it).
+    #[arg(long, value_name = "BYTES", default_value_t = Options::DEFAULT_MAX_BODY_MEMORY)]
+    max_body_memory: usize,
+    /// Seconds a request head may take to arrive (the connection is closed after it).
+    #[arg(long, value_name = "SECS", value_parser = secs,
+          default_value = "10")]
+    request_head_timeout: Duration,
+    /// Seconds a request body may take to arrive in full (408 after it).
+    #[arg(long, value_name = "SECS", value_parser = secs,
+          default_value = "60")]
+    body_read_timeout: Duration,
+    /// Seconds a connection with no request in flight stays open without a byte received.
+    #[arg(long, value_name = "SECS", value_parser = secs,
+          default_value = "5")]
+    idle_timeout: Duration,
+    /// The most connections open at once; beyond it the server stops accepting until one
+    /// closes.
+    #[arg(long, value_name = "N", default_value_t = Options::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Seconds a stopping server lets requests in flight finish before closing their
+    /// connections (idle and stalled connections are closed at once).
+    #[arg(long, value_name = "SECS", value_parser = secs,
+          default_value = "10")]
+    shutdown_timeout: Duration,
     /// What to log on stderr: a level (`error`, `warn`, `info`, `debug`, `trace`) or
     /// `RUST_LOG`-style directives; default `RUST_LOG`, else `info`.
     #[arg(long, value_name = "LEVEL")]
@@ -71,7 +97,13 @@ pub fn run(args: &Args) -> Result<(), String> {
         .identity(identity)
         .cors_origins(args.cors_origins.iter().cloned())
         .agentscope(args.agentscope)
-        .timestamps(timestamps);
+        .timestamps(timestamps)
+        .max_body_memory(args.max_body_memory)
+        .request_head_timeout(args.request_head_timeout)
+        .body_read_timeout(args.body_read_timeout)
+        .idle_timeout(args.idle_timeout)
+        .max_connections(args.max_connections)
+        .shutdown_timeout(args.shutdown_timeout);
     let app = server::router_with(Arc::clone(&opened.backend), &options);
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr)
@@ -80,12 +112,13 @@ pub fn run(args: &Args) -> Result<(), String> {
         let addr = listener
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?;
+        let shutdown = shutdown_signal()?;
         eprintln!(
             "agent-sessions: serving sessions from {}",
             opened.description
         );
         crate::say(&format!("listening on http://{addr}"));
-        server::serve_router(listener, app, shutdown_signal())
+        server::serve_router_with(listener, app, &options, shutdown)
             .await
             .map_err(|e| format!("server error: {e}"))
     })?;
@@ -98,6 +131,14 @@ pub fn run(args: &Args) -> Result<(), String> {
 /// A `--cors-origin` value, checked.
 fn cors_origin(value: &str) -> Result<String, String> {
     Options::check_cors_origin(value).map(|()| value.to_owned())
+}
+
+/// A duration given in seconds (`10`, `0.5`).
+fn secs(text: &str) -> Result<Duration, String> {
+    let n: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(n).map_err(|_| format!("{text:?} is not a number of seconds"))
 }
 
 /// Seeds the store from a list-shaped file.
@@ -151,24 +192,27 @@ pub async fn insert_new(
     Ok((added, kept))
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A future that completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed now,
+/// before the caller says it listens: a signal sent as soon as that line is read must stop
+/// the server gracefully, not kill it.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, String> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let cannot = |e: std::io::Error| format!("cannot handle signals: {e}");
+        let mut int = signal(SignalKind::interrupt()).map_err(cannot)?;
+        let mut term = signal(SignalKind::terminate()).map_err(cannot)?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

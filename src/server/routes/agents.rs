@@ -147,7 +147,7 @@ pub(super) async fn list(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
 
 /// `POST /agent/`: registers an agent; 201 `{"agent_id"}`.
 pub(super) async fn create(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
-    let body = BodyInput::read(ctx.body, &ctx.parts.headers, app.max_body_bytes).await?;
+    let body = BodyInput::read(ctx.body, &ctx.parts.headers, app).await?;
     let mut errors = Errors::default();
     let user = user(&ctx.parts, &mut errors)?;
     let fields = body.validate(CREATE_AGENT, &mut errors);
@@ -166,7 +166,7 @@ pub(super) async fn create(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
 
 /// `PATCH /agent/{id}`: changes what the body sets; 200 with the whole record.
 pub(super) async fn patch(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
-    let body = BodyInput::read(ctx.body, &ctx.parts.headers, app.max_body_bytes).await?;
+    let body = BodyInput::read(ctx.body, &ctx.parts.headers, app).await?;
     let mut errors = Errors::default();
     let user = user(&ctx.parts, &mut errors)?;
     let fields = body.validate(UPDATE_AGENT, &mut errors);

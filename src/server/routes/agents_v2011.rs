@@ -67,7 +67,7 @@ fn laid_over(base: &Value, over: &Value) -> Value {
 
 /// `POST /agent/`: registers an agent with 2.0.11's data; 201 `{"agent_id"}`.
 pub(super) async fn create(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
-    let body = BodyInput::read(ctx.body, &ctx.parts.headers, app.max_body_bytes).await?;
+    let body = BodyInput::read(ctx.body, &ctx.parts.headers, app).await?;
     let mut errors = Errors::default();
     let user = user(&ctx.parts, &mut errors)?;
     let fields = body.validate(CREATE_AGENT, &mut errors);

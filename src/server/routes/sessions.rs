@@ -228,7 +228,7 @@ fn enum_param(
 /// The reference also refuses a `chat_model_config` whose credential it does not hold; this
 /// server has no credential registry and accepts any.
 pub(super) async fn create(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
-    let body = BodyInput::read(ctx.body, &ctx.parts.headers, app.max_body_bytes).await?;
+    let body = BodyInput::read(ctx.body, &ctx.parts.headers, app).await?;
     let mut errors = Errors::default();
     let user = user(&ctx.parts, &mut errors)?;
     let fields = body.validate(CREATE_SESSION, &mut errors);
@@ -258,7 +258,7 @@ pub(super) async fn create(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
 /// `null` keeps them); 200 with the whole record and its `ETag`. With `If-Match`, the change
 /// is made only if the session is still at that version, else 412.
 pub(super) async fn patch(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
-    let body = BodyInput::read(ctx.body, &ctx.parts.headers, app.max_body_bytes).await?;
+    let body = BodyInput::read(ctx.body, &ctx.parts.headers, app).await?;
     let mut errors = Errors::default();
     let user = user(&ctx.parts, &mut errors)?;
     let agent_id = ctx.query.required("agent_id", &mut errors);

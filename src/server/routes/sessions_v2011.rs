@@ -219,7 +219,7 @@ async fn list(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
 /// `POST /sessions/`: a new session for a known agent, in 2.0.11's shape; 201
 /// `{"session_id"}`.
 async fn create(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
-    let body = BodyInput::read(ctx.body, &ctx.parts.headers, app.max_body_bytes).await?;
+    let body = BodyInput::read(ctx.body, &ctx.parts.headers, app).await?;
     let mut errors = Errors::default();
     let user = user(&ctx.parts, &mut errors)?;
     let fields = body.validate(CREATE_SESSION, &mut errors);
@@ -273,13 +273,13 @@ async fn find(app: &App, user: &str, agent_id: &str, id: &str) -> Result<Session
 
 /// Whether the body has the key `name` (sent, even as `null`).
 fn sent(body: &BodyInput, name: &str) -> bool {
-    matches!(body, BodyInput::Json(Json::Dict(map)) if map.contains_key(name))
+    matches!(body, BodyInput::Json(Json::Dict(map), _) if map.contains_key(name))
 }
 
 /// `PATCH /sessions/{id}?agent_id=`: sets the fields sent (`null` clears); 200 with the whole
 /// record.
 async fn patch(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
-    let body = BodyInput::read(ctx.body, &ctx.parts.headers, app.max_body_bytes).await?;
+    let body = BodyInput::read(ctx.body, &ctx.parts.headers, app).await?;
     let mut errors = Errors::default();
     let user = user(&ctx.parts, &mut errors)?;
     let agent_id = ctx.query.required("agent_id", &mut errors);

@@ -38,7 +38,7 @@ pub(super) fn credentials(ctx: &Ctx) -> Result<Response, ApiError> {
 /// the reference makes first.
 pub(super) async fn workspace(app: &App, ctx: Ctx) -> Result<Response, ApiError> {
     if ctx.parts.method == Method::POST {
-        BodyInput::read(ctx.body, &ctx.parts.headers, app.max_body_bytes).await?;
+        BodyInput::read(ctx.body, &ctx.parts.headers, app).await?;
     }
     user(&ctx.parts, &mut Errors::default())?;
     Err(ApiError::new(
