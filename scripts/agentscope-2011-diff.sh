@@ -58,5 +58,5 @@ echo "reference AgentScope $REF_VERSION at $ref_url, its Redis on port $REF_REDI
 
 export AGENT_SESSIONS_AGENTSCOPE_2011_URL=$ref_url
 export AGENT_SESSIONS_REQUIRE_REF=1
-cargo test --features server --test agentscope_2011_diff -- \
+cargo test --all-features --test agentscope_2011_diff -- \
   the_real_2011_server_answers_alike --exact --nocapture

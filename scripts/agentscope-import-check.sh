@@ -51,5 +51,5 @@ echo "reference AgentScope $REF_VERSION at $ref_url, its Redis on port $REF_REDI
 export AGENT_SESSIONS_AGENTSCOPE_REF_URL=$ref_url
 export AGENT_SESSIONS_AGENTSCOPE_REF_REDIS_URL=redis://127.0.0.1:$REF_REDIS_PORT
 export AGENT_SESSIONS_REQUIRE_REF=1
-cargo test --features redis,server --test import_agentscope -- \
+cargo test --all-features --test import_agentscope -- \
   reference_redis_imports_to_the_same_list_answer --exact --nocapture
