@@ -137,6 +137,8 @@ fn main() {
             steady.len()
         );
     }
+    failures.sort();
+    failures.dedup();
     if failures.is_empty() {
         println!("soak: ok");
     } else {
@@ -224,10 +226,11 @@ struct Client {
     conn: Option<TcpStream>,
     user: String,
     agent: Option<String>,
-    /// Live sessions: id -> the last name acknowledged, and a name sent but not answered.
-    live: HashMap<String, (String, Option<String>)>,
+    /// Live sessions: id -> the last name acknowledged, and the names sent since but not
+    /// answered (any of them may have been applied).
+    live: HashMap<String, (String, Vec<String>)>,
     /// Sessions whose delete was sent but not answered: there or not.
-    maybe_deleted: HashMap<String, (String, Option<String>)>,
+    maybe_deleted: HashMap<String, (String, Vec<String>)>,
     /// Names of creates sent but not answered: such sessions may exist.
     maybe_created: Vec<String>,
     acked: usize,
@@ -344,7 +347,7 @@ impl Client {
                 match self.call("POST", "/sessions/", Some(&body)) {
                     Ok((201, v)) => {
                         let id = v["session_id"].as_str().unwrap_or_default().to_owned();
-                        self.live.insert(id, (name, None));
+                        self.live.insert(id, (name, Vec::new()));
                         self.acked += 1;
                     }
                     Ok((s, v)) => return Err(format!("create answered {s}: {v}")),
@@ -355,13 +358,13 @@ impl Client {
                 let path = format!("/sessions/{id}?agent_id={agent}");
                 match self.call("PATCH", &path, Some(&json!({"name": name}))) {
                     Ok((200, _)) => {
-                        self.live.insert(id, (name, None));
+                        self.live.insert(id, (name, Vec::new()));
                         self.acked += 1;
                     }
                     Ok((s, v)) => return Err(format!("patch {id} answered {s}: {v}")),
                     Err(_) => {
                         if let Some(e) = self.live.get_mut(&id) {
-                            e.1 = Some(name);
+                            e.1.push(name);
                         }
                     }
                 }
@@ -425,7 +428,7 @@ impl Client {
         for (id, (name, pending)) in &self.live {
             match found.get(id.as_str()) {
                 None => return Err(format!("acknowledged session {id} is missing")),
-                Some(got) if got != name && Some(*got) != pending.as_deref() => {
+                Some(got) if got != name && !pending.iter().any(|p| p == got) => {
                     // A list made concurrently with this client's own writes cannot be
                     // stale: writes are sequential per client.
                     return Err(format!("session {id} is named {got}, acknowledged {name}"));
