@@ -16,5 +16,5 @@ SOAK_PROFILE=${SOAK_PROFILE:-dev}
 dir=debug
 flags=()
 if [[ $SOAK_PROFILE == release ]]; then dir=release; flags=(--release); fi
-cargo build "${flags[@]}" --quiet --features server --bin agent-sessions --example soak
+cargo build "${flags[@]}" --quiet --all-features --bin agent-sessions --example soak
 exec "target/$dir/examples/soak" "target/$dir/agent-sessions" "$SOAK_SECONDS"
