@@ -19,9 +19,7 @@ mod common;
 use std::path::Path;
 
 use agent_sessions::{server, SessionStore};
-use axum::body::Body;
-use axum::http::{HeaderValue, Request};
-use common::{send, Answer, IdMap};
+use common::{send, IdMap};
 use serde_json::Value;
 
 const FIXTURES: &str = "tests/fixtures/agentscope-2.0.0";
@@ -42,9 +40,9 @@ async fn replay(file: &str, backend: impl server::IntoBackend) -> usize {
     let mut failures = Vec::new();
     for (i, exchange) in exchanges.iter().enumerate() {
         let req = &exchange["request"];
-        let got = send(&app, build_request(req, &ids, host)).await;
+        let got = send(&app, common::recorded_request(req, &ids, host)).await;
         let head = req["method"] == "HEAD"; // the body is dropped on the wire
-        if let Err(e) = check(&exchange["response"], &got, head, &mut ids) {
+        if let Err(e) = common::check_recorded(&exchange["response"], &got, head, &mut ids) {
             let name = exchange["name"].as_str().unwrap_or("?");
             failures.push(format!("#{i} {name}: {e}"));
         }
@@ -60,95 +58,6 @@ async fn replay(file: &str, backend: impl server::IntoBackend) -> usize {
         failures.join("\n")
     );
     exchanges.len()
-}
-
-/// The recorded request, with the reference's ids replaced by ours.
-fn build_request(req: &Value, ids: &IdMap, host: &str) -> Request<Body> {
-    let mut builder = Request::builder()
-        .method(req["method"].as_str().unwrap())
-        .uri(ids.apply(req["path"].as_str().unwrap()))
-        .header("host", host);
-    let headers = req["headers"].as_object().unwrap();
-    for (k, v) in headers {
-        // Header values are Latin-1 on the wire.
-        let latin1: Vec<u8> = ids
-            .apply(v.as_str().unwrap())
-            .chars()
-            .map(|c| u8::try_from(u32::from(c)).unwrap())
-            .collect();
-        builder = builder.header(k.as_str(), HeaderValue::from_bytes(&latin1).unwrap());
-    }
-    let body = match &req["body"] {
-        Value::Null if req["body_hex"].is_string() => {
-            Body::from(hex(req["body_hex"].as_str().unwrap()))
-        }
-        Value::Null => Body::empty(),
-        Value::String(raw) if req["raw_body"].as_bool().unwrap_or(true) => {
-            Body::from(ids.apply(raw).into_bytes())
-        }
-        json => Body::from(serde_json::to_vec(&ids.apply_value(json)).unwrap()),
-    };
-    let has_body = !req["body"].is_null() || req["body_hex"].is_string();
-    let typed = headers
-        .keys()
-        .any(|k| k.eq_ignore_ascii_case("content-type"));
-    if has_body && !typed && !req["no_content_type"].as_bool().unwrap_or(false) {
-        builder = builder.header("content-type", "application/json");
-    }
-    builder.body(body).unwrap()
-}
-
-/// Compares our answer with the recorded one.
-fn check(want: &Value, got: &Answer, head: bool, ids: &mut IdMap) -> Result<(), String> {
-    let status = want["status"].as_u64().unwrap();
-    if u64::from(got.status.as_u16()) != status {
-        return Err(format!(
-            "status {} != recorded {status}: {}",
-            got.status,
-            got.text()
-        ));
-    }
-    if got.content_type.as_deref() != want["content_type"].as_str() {
-        return Err(format!(
-            "content type {:?} != recorded {:?}",
-            got.content_type, want["content_type"]
-        ));
-    }
-    let want_location = want["location"].as_str().map(|l| ids.apply(l));
-    if got.location != want_location {
-        return Err(format!(
-            "location {:?} != recorded {want_location:?}",
-            got.location
-        ));
-    }
-    if let Some(allow) = want.get("allow").and_then(Value::as_str) {
-        let ours = got.headers.get("allow").and_then(|v| v.to_str().ok());
-        if ours != Some(allow) {
-            return Err(format!("allow {ours:?} != recorded {allow:?}"));
-        }
-    }
-    if let Some(text) = want.get("body_text").and_then(Value::as_str) {
-        let text = ids.apply(text);
-        if !head && got.text() != text {
-            return Err(format!("body bytes {:?} != recorded {text:?}", got.text()));
-        }
-    }
-    match &want["body"] {
-        Value::Null if got.body.is_empty() || head => Ok(()),
-        Value::Null => Err(format!("a body where none was recorded: {}", got.text())),
-        recorded => {
-            let ours: Value = serde_json::from_slice(&got.body)
-                .map_err(|e| format!("body is not JSON ({e}): {}", got.text()))?;
-            ids.compare("body", recorded, &ours)
-        }
-    }
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 #[tokio::test]
