@@ -13,11 +13,12 @@ mod common;
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use agent_sessions::model::{Msg, SessionRecord};
 use agent_sessions::{Cursor, ListQuery, ListSessionsResponse, NewSession, Order, SessionStore};
+use common::floors::{self, Appends, FirstPages};
 use common::{
     body_from_rows, load, workspace, Key, Keys, Layout, NaiveMap, Rng, Sqlite, PAGE, PER_PAIR,
 };
@@ -46,6 +47,12 @@ struct Fixture {
     deep_before_micros: i64,
     /// The message an update appends.
     message: Msg,
+    /// Each `first_pages` entry's (user, agent), and the list floors of those pages.
+    pairs: Vec<(String, String)>,
+    floors: FirstPages,
+    /// A sample of the large and of the small records, for the encode floors.
+    large_records: Vec<Arc<SessionRecord>>,
+    small_records: Vec<Arc<SessionRecord>>,
 }
 
 impl Fixture {
@@ -89,6 +96,23 @@ impl Fixture {
 
         let mut rng = Rng::new(11);
         let message = common::RecordMaker::new().short_message(&mut rng);
+        let pairs = first_pages
+            .iter()
+            .map(|q| (q.user_id.clone(), q.agent_id.clone()))
+            .collect();
+        let floors = FirstPages::from_store(&store, &first_pages);
+        let sample = |keys: &[Key], n: usize, rng: &mut Rng| -> Vec<Arc<SessionRecord>> {
+            (0..n)
+                .map(|_| {
+                    let k = &keys[rng.below(keys.len())];
+                    store
+                        .get(&k.user, &k.agent, &k.id)
+                        .expect("a stored session")
+                })
+                .collect()
+        };
+        let large_records = sample(&keys.large, 256, &mut rng);
+        let small_records = sample(&keys.small, 4096, &mut rng);
         let fx = Self {
             n,
             store,
@@ -103,6 +127,10 @@ impl Fixture {
             deep_by_cursor,
             deep_before_micros,
             message,
+            pairs,
+            floors,
+            large_records,
+            small_records,
         };
         fx.check();
         eprintln!(
@@ -169,7 +197,7 @@ fn append(rec: &mut SessionRecord, msg: &Msg, keep: usize) {
     if ctx.len() >= keep {
         ctx.remove(0);
     }
-    ctx.push(msg.clone());
+    ctx.push(msg.clone().into());
 }
 
 fn slow(g: &mut Group<'_>) {
@@ -191,6 +219,12 @@ fn list_first_page(c: &mut Criterion, fx: &Fixture) {
             fx.store
                 .list_json(&fx.first_pages[rng.below(fx.first_pages.len())])
         });
+    });
+    g.bench_function(BenchmarkId::new("floor_records", n), |b| {
+        b.iter(|| fx.floors.list(&fx.pairs[rng.below(fx.pairs.len())]));
+    });
+    g.bench_function(BenchmarkId::new("floor_json", n), |b| {
+        b.iter(|| fx.floors.list_json(&fx.pairs[rng.below(fx.pairs.len())]));
     });
     g.bench_function(BenchmarkId::new("serde_json_to_vec_page", n), |b| {
         b.iter(|| serde_json::to_vec(&fx.pages[rng.below(fx.pages.len())]).unwrap());
@@ -527,6 +561,9 @@ fn update(c: &mut Criterion, fx: &Fixture) {
                 .unwrap()
         });
     });
+    g.bench_function(BenchmarkId::new("floor_encode", n), |b| {
+        b.iter(|| floors::encode(&fx.large_records[rng.below(fx.large_records.len())]));
+    });
     g.bench_function(BenchmarkId::new("naive_hashmap_in_place", n), |b| {
         b.iter(|| {
             fx.naive.update(&fx.large(&mut rng).id, |r| {
@@ -596,12 +633,93 @@ fn update(c: &mut Criterion, fx: &Fixture) {
                 .unwrap()
         });
     });
+    g.bench_function(BenchmarkId::new("floor_encode", n), |b| {
+        b.iter(|| floors::encode(&fx.small_records[rng.below(fx.small_records.len())]));
+    });
     g.bench_function(BenchmarkId::new("sqlite_decode_encode", n), |b| {
         b.iter(|| {
             fx.sqlite
                 .update(&fx.small(&mut rng).id, |r| r.config.name.push('!'))
         });
     });
+    g.finish();
+}
+
+/// Context lengths of the state-save benchmarks.
+const CONTEXT_LENGTHS: [usize; 3] = [10, 100, 1000];
+/// Appends timed between two resets of the session's context (untimed).
+const APPENDS_PER_RESET: u64 = 8;
+
+/// The save of a turn: one message appended to `state.context` of a session whose context
+/// holds 10, 100 or 1,000 messages, by `append_context` and by a whole-record `update`, beside
+/// the append floor and the new message's own encoding.
+fn state_save(c: &mut Criterion, fx: &Fixture) {
+    let n = fx.n;
+    let maker = common::RecordMaker::new();
+    let mut rng = Rng::new(12);
+    let message = maker.short_message(&mut rng);
+    let mut g = c.benchmark_group("state_save");
+    let appends = Appends::default();
+    let shared = Arc::new(message.clone());
+    g.bench_function(BenchmarkId::new("floor_append", n), |b| {
+        b.iter(|| appends.push(&shared));
+    });
+    g.bench_function(BenchmarkId::new("floor_encode_message", n), |b| {
+        b.iter(|| serde_json::to_vec(&message).unwrap());
+    });
+    for len in CONTEXT_LENGTHS {
+        let (user, agent) = ("user-state", "agent-0");
+        let mut base = maker.large(user, agent, chrono::Utc::now(), &mut rng);
+        base.state.context = (0..len)
+            .map(|i| maker.message(i, &mut rng).into())
+            .collect();
+        let id = fx.store.insert(base.clone()).unwrap().id.clone();
+        let reset = || {
+            fx.store
+                .replace_state(user, agent, &id, base.state.clone())
+                .unwrap();
+        };
+        let timed = |b: &mut criterion::Bencher<'_>, save: &dyn Fn()| {
+            b.iter_custom(|iters| {
+                let mut took = Duration::ZERO;
+                let mut done = 0;
+                while done < iters {
+                    reset();
+                    let batch = APPENDS_PER_RESET.min(iters - done);
+                    let start = Instant::now();
+                    for _ in 0..batch {
+                        save();
+                    }
+                    took += start.elapsed();
+                    done += batch;
+                }
+                took
+            });
+        };
+        g.bench_function(
+            BenchmarkId::new(format!("store_append_context_ctx{len}"), n),
+            |b| {
+                timed(b, &|| {
+                    fx.store
+                        .append_context(user, agent, &id, [message.clone()])
+                        .unwrap();
+                });
+            },
+        );
+        g.bench_function(
+            BenchmarkId::new(format!("store_update_push_ctx{len}"), n),
+            |b| {
+                timed(b, &|| {
+                    fx.store
+                        .update(user, agent, &id, |r| {
+                            r.state.context.push(message.clone().into());
+                        })
+                        .unwrap();
+                });
+            },
+        );
+        fx.store.delete(user, agent, &id).unwrap();
+    }
     g.finish();
 }
 
@@ -689,6 +807,7 @@ fn main() {
         concurrent(&mut c, &fx);
         interference(&mut c, &fx);
         update(&mut c, &fx);
+        state_save(&mut c, &fx);
         create_delete(&mut c, &fx);
         let started = Instant::now();
         drop(fx);

@@ -63,7 +63,7 @@ fn state(store: &SessionStore, agent_users: &[&str]) -> Vec<String> {
 }
 
 /// The contract scenarios checked across a reopen (all of them).
-const SCENARIOS: usize = 18;
+const SCENARIOS: usize = 19;
 
 /// Runs contract scenario `i`.
 async fn scenario(i: usize, store: &SessionStore) {
@@ -86,6 +86,7 @@ async fn scenario(i: usize, store: &SessionStore) {
         15 => contract::unknown_scopes_list_empty(store).await,
         16 => contract::agents_register_list_update_and_unregister(store).await,
         17 => contract::messages_append_replace_and_page(store).await,
+        18 => contract::state_save_appends_and_replaces(store).await,
         _ => unreachable!("scenario {i}"),
     }
 }

@@ -7,6 +7,8 @@
 // Each bench binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod floors;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -219,7 +221,7 @@ impl RecordMaker {
         rec.config.name = format!("session {}", (r >> 16) % 1000);
         if (r >> 24).is_multiple_of(10) {
             let m = self.short_message(rng);
-            rec.state.context.push(m);
+            rec.state.context.push(m.into());
         }
         rec
     }
@@ -259,7 +261,7 @@ impl RecordMaker {
         let mut rec = self.large.clone();
         Self::stamp(&mut rec, user, agent, created, rng);
         rec.config.workspace_id = workspace(user, 0);
-        rec.state.context = (0..messages).map(|i| self.message(i, rng)).collect();
+        rec.state.context = (0..messages).map(|i| self.message(i, rng).into()).collect();
         rec
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::model::{AgentRecord, Msg, Object, SessionRecord};
+use crate::model::{AgentRecord, AgentState, Msg, Object, SessionRecord};
 use crate::{JournalStats, ListSessionsResponse, StoreError};
 
 pub use new_session::NewSession;
@@ -146,6 +146,36 @@ pub trait SessionBackend: Send + Sync + std::fmt::Debug {
         expected_version: u64,
         change: SessionChange<'_>,
     ) -> Result<Versioned, StoreError>;
+
+    /// Replaces the session's `state` (AgentScope's `update_session_state`), as an
+    /// [`SessionBackend::update`] that sets `state` would. Backends with a cheaper way
+    /// override it.
+    async fn replace_state(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        id: &str,
+        state: AgentState,
+    ) -> Result<Versioned, StoreError> {
+        self.update(user_id, agent_id, id, &mut |r| r.state = state.clone())
+            .await
+    }
+
+    /// Appends `messages` to the session's `state.context`, as an [`SessionBackend::update`]
+    /// that pushes them would. Backends with a cheaper way override it.
+    async fn append_context(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        id: &str,
+        messages: Vec<Msg>,
+    ) -> Result<Versioned, StoreError> {
+        let messages: Vec<Arc<Msg>> = messages.into_iter().map(Arc::new).collect();
+        self.update(user_id, agent_id, id, &mut |r| {
+            r.state.context.extend(messages.iter().cloned());
+        })
+        .await
+    }
 
     /// Removes a session (and its message history) and returns it; fails with
     /// [`StoreError::NotFound`] if there is none.

@@ -1,5 +1,7 @@
 //! The agent state saved with a session.
 
+use std::sync::Arc;
+
 use serde::ser::SerializeMap as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
@@ -39,7 +41,11 @@ pub struct AgentState {
     /// A summary of what came before the context: a string or blocks.
     pub summary: TextOrBlocks,
     /// The messages in the agent's context, oldest first.
-    pub context: Vec<Msg>,
+    ///
+    /// Each message is an `Arc`, so that versions of a session share the messages they have
+    /// in common: the private copy an update works on costs a reference count per message,
+    /// not a copy of each. Push a message with `context.push(msg.into())`.
+    pub context: Vec<Arc<Msg>>,
     /// The id of the reply in progress.
     pub reply_id: String,
     /// The reasoning-acting loop's current iteration.
@@ -80,7 +86,7 @@ impl Default for AgentState {
 struct StateWire {
     session_id: Option<String>,
     summary: TextOrBlocks,
-    context: Vec<Msg>,
+    context: Vec<Arc<Msg>>,
     reply_id: Option<String>,
     cur_iter: Option<i64>,
     permission_context: DefaultBox<PermissionContext>,

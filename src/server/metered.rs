@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::metrics::Metrics;
 use crate::backend::{AgentChange, SessionChange};
-use crate::model::{AgentRecord, Msg, SessionRecord};
+use crate::model::{AgentRecord, AgentState, Msg, SessionRecord};
 use crate::{
     JournalStats, ListQuery, ListSessionsResponse, NewSession, SessionBackend, StoreError,
     Versioned,
@@ -94,6 +94,28 @@ impl SessionBackend for Metered {
         let write = self
             .inner
             .update_if_version(user_id, agent_id, id, expected_version, change);
+        self.timed("update", write).await
+    }
+
+    async fn replace_state(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        id: &str,
+        state: AgentState,
+    ) -> Result<Versioned, StoreError> {
+        let write = self.inner.replace_state(user_id, agent_id, id, state);
+        self.timed("update", write).await
+    }
+
+    async fn append_context(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        id: &str,
+        messages: Vec<Msg>,
+    ) -> Result<Versioned, StoreError> {
+        let write = self.inner.append_context(user_id, agent_id, id, messages);
         self.timed("update", write).await
     }
 

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use super::{deferred, SessionStore};
 use crate::backend::{AgentChange, SessionChange};
-use crate::model::{AgentRecord, Msg, SessionRecord};
+use crate::model::{AgentRecord, AgentState, Msg, SessionRecord};
 use crate::{
     JournalStats, ListQuery, ListSessionsResponse, NewSession, SessionBackend, StoreError,
     Versioned,
@@ -99,6 +99,28 @@ impl SessionBackend for SessionStore {
             SessionStore::update_if_version(self, user_id, agent_id, id, expected_version, change)
         })
         .await
+    }
+
+    async fn replace_state(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        id: &str,
+        state: AgentState,
+    ) -> Result<Versioned, StoreError> {
+        self.write_async(|| SessionStore::replace_state(self, user_id, agent_id, id, state))
+            .await
+    }
+
+    async fn append_context(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        id: &str,
+        messages: Vec<Msg>,
+    ) -> Result<Versioned, StoreError> {
+        self.write_async(|| SessionStore::append_context(self, user_id, agent_id, id, messages))
+            .await
     }
 
     async fn delete(

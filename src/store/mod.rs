@@ -12,6 +12,7 @@ mod messages;
 mod open;
 mod partition;
 mod snapshot;
+mod state_save;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -215,6 +215,7 @@ macro_rules! contract_tests {
             users_never_see_each_other,
             bad_input_is_refused_and_changes_nothing,
             find_session_prefers_the_named_agent,
+            state_save_appends_and_replaces,
             // lists
             list_matches_the_reference_answer,
             list_orders_with_ties_broken_by_id,

@@ -470,3 +470,55 @@ pub async fn records_over_the_size_limit_are_refused(b: &dyn SessionBackend, lim
     );
     assert_eq!(b.count("u", "a").await, 1);
 }
+
+/// The state-save path: `append_context` and `replace_state` change only `state` (and
+/// `updated_at` and the version), as the equivalent `update` would, and what they answer is
+/// what a read gives.
+pub async fn state_save_appends_and_replaces(b: &dyn SessionBackend) {
+    let created = b
+        .create(NewSession::new("u", "a").name("kept"))
+        .await
+        .unwrap();
+    let id = created.record.id.clone();
+    let appended = b
+        .append_context("u", "a", &id, vec![msg("one"), msg("two")])
+        .await
+        .unwrap();
+    assert!(appended.version > created.version);
+    let texts =
+        |r: &SessionRecord| -> Vec<String> { r.state.context.iter().map(|m| m.text()).collect() };
+    assert_eq!(texts(&appended.record), ["one", "two"]);
+    assert_eq!(appended.record.config.name, "kept");
+    assert!(appended.record.updated_at >= created.record.updated_at);
+    // Nothing else changed: the record equals the created one with the messages pushed.
+    let mut expected = SessionRecord::clone(&created.record);
+    expected.state.context = appended.record.state.context.clone();
+    expected.updated_at = appended.record.updated_at;
+    assert_eq!(*appended.record, expected);
+    let again = b
+        .append_context("u", "a", &id, vec![msg("three")])
+        .await
+        .unwrap();
+    assert_eq!(texts(&again.record), ["one", "two", "three"]);
+    let read = b.get("u", "a", &id).await.unwrap().unwrap();
+    assert_eq!(read, again);
+    let json = b.get_json("u", "a", &id).await.unwrap().unwrap();
+    assert_eq!(json, serde_json::to_vec(&*again.record).unwrap());
+    let page = b.list(&ListQuery::new("u", "a")).await.unwrap();
+    assert_eq!(page.sessions[0], again.record);
+
+    let mut state = again.record.state.clone();
+    state.context.truncate(1);
+    state.cur_iter = 7;
+    let replaced = b.replace_state("u", "a", &id, state.clone()).await.unwrap();
+    assert!(replaced.version > again.version);
+    assert_eq!(replaced.record.state, state);
+    assert_eq!(replaced.record.config.name, "kept");
+    assert_eq!(b.get("u", "a", &id).await.unwrap().unwrap(), replaced);
+
+    let missing = b.append_context("u", "a", "nope", vec![msg("x")]).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })));
+    let missing = b.replace_state("v", "a", &id, state).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })));
+    assert_eq!(b.get("u", "a", &id).await.unwrap().unwrap(), replaced);
+}

@@ -24,6 +24,8 @@
 //! Nothing runs agents here, so `is_running` is always `false`, `status` is never
 //! `running`, `event_cursor` is `null` and `team` is `null`.
 
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
@@ -161,7 +163,7 @@ fn ok_json(status: StatusCode, value: &Value) -> Result<Response, ApiError> {
 /// 2.0.11's `SessionService.derive_parked_status`: from the context's last message, when it
 /// is the assistant's and has tool calls: `awaiting_permission` if one is asking,
 /// `awaiting_external_result` if one is submitted, else `idle`.
-fn parked_status(context: &[Msg]) -> &'static str {
+fn parked_status(context: &[Arc<Msg>]) -> &'static str {
     let Some(last) = context.last() else {
         return "idle";
     };
