@@ -36,6 +36,7 @@ pub(crate) fn encode_json<T: Serialize + ?Sized>(
         depth: 0,
         limit: MAX_JSON_DEPTH + wrapping,
         too_deep: &too_deep,
+        marks: None,
     };
     let result = value.serialize(&mut serde_json::Serializer::with_formatter(
         &mut out, formatter,
@@ -54,15 +55,96 @@ pub(crate) fn encode_json<T: Serialize + ?Sized>(
     }
 }
 
-/// `serde_json`'s compact formatter, counting how deep it is and failing past `limit`.
-struct DepthLimit<'a> {
+/// `serde_json`'s compact formatter, counting how deep it is and failing past `limit`; for a
+/// record, it also notes where `updated_at` and `state.context` are (see [`Marks`]).
+struct DepthLimit<'a, 'm> {
     depth: usize,
     limit: usize,
     /// Set when it failed for that reason.
     too_deep: &'a Cell<bool>,
+    /// Present when encoding a record: what is noted of it.
+    marks: Option<&'m mut MarkState<'a>>,
 }
 
-impl DepthLimit<'_> {
+/// Where two spans of a record's compact JSON are, so that a change of `updated_at` and an
+/// append to `state.context` can be spliced into the bytes instead of encoding the record
+/// again (`store/splice.rs`). Offsets are in bytes from the start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Marks {
+    /// `updated_at`'s value, quotes included.
+    pub(crate) updated_at: (u32, u32),
+    /// The inside of `state.context`'s brackets: from after `[` to `]`.
+    pub(crate) context: (u32, u32),
+}
+
+/// What the formatter tracks while writing a record.
+struct MarkState<'a> {
+    /// Bytes written so far (kept by [`Counting`]).
+    written: &'a Cell<usize>,
+    /// Between `begin_object_key` and `end_object_key`.
+    in_key: bool,
+    /// The key being written, while `in_key` and at depth 1 or 2.
+    key: Vec<u8>,
+    /// The current key at depth 1.
+    top: TopKey,
+    /// Inside `state`, the current key (depth 2) is `context`.
+    in_context: bool,
+    updated_at: Option<(usize, usize)>,
+    context: Option<(usize, usize)>,
+    /// A tracked key was seen twice (an unknown field named like a known one): no marks.
+    ambiguous: bool,
+}
+
+impl MarkState<'_> {
+    fn pos(&self) -> usize {
+        self.written.get()
+    }
+
+    fn marks(&self) -> Option<Marks> {
+        if self.ambiguous {
+            return None;
+        }
+        let span = |(a, b): (usize, usize)| Some((u32::try_from(a).ok()?, u32::try_from(b).ok()?));
+        Some(Marks {
+            updated_at: span(self.updated_at?)?,
+            context: span(self.context?)?,
+        })
+    }
+}
+
+/// The record's keys the marks need.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TopKey {
+    UpdatedAt,
+    State,
+    Other,
+}
+
+/// A writer into a `Vec` that publishes how much it has written, for the formatter.
+struct Counting<'a> {
+    out: Vec<u8>,
+    written: &'a Cell<usize>,
+}
+
+impl io::Write for Counting<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.extend_from_slice(buf);
+        self.written.set(self.out.len());
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out.extend_from_slice(buf);
+        self.written.set(self.out.len());
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl DepthLimit<'_, '_> {
     fn enter<W: ?Sized + io::Write>(&mut self, writer: &mut W, open: &[u8]) -> io::Result<()> {
         self.depth += 1;
         if self.depth > self.limit {
@@ -73,12 +155,28 @@ impl DepthLimit<'_> {
     }
 }
 
-impl Formatter for DepthLimit<'_> {
+impl Formatter for DepthLimit<'_, '_> {
     fn begin_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.enter(writer, b"[")
+        self.enter(writer, b"[")?;
+        if let Some(m) = &mut self.marks {
+            if self.depth == 3 && m.top == TopKey::State && m.in_context && !m.in_key {
+                if m.context.is_some() {
+                    m.ambiguous = true;
+                }
+                m.context = Some((m.pos(), m.pos()));
+            }
+        }
+        Ok(())
     }
 
     fn end_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        if let Some(m) = &mut self.marks {
+            if self.depth == 3 && m.top == TopKey::State && m.in_context {
+                if let Some(span) = &mut m.context {
+                    span.1 = m.written.get();
+                }
+            }
+        }
         self.depth -= 1;
         writer.write_all(b"]")
     }
@@ -88,8 +186,103 @@ impl Formatter for DepthLimit<'_> {
     }
 
     fn end_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        if let Some(m) = &mut self.marks {
+            match self.depth {
+                1 => m.top = TopKey::Other,
+                2 => m.in_context = false,
+                _ => {}
+            }
+        }
         self.depth -= 1;
         writer.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if let Some(m) = &mut self.marks {
+            m.in_key = true;
+            m.key.clear();
+        }
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b",")
+        }
+    }
+
+    fn end_object_key<W: ?Sized + io::Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        if let Some(m) = &mut self.marks {
+            m.in_key = false;
+            let key = m.key.as_slice();
+            match self.depth {
+                1 => {
+                    m.top = match key {
+                        b"updated_at" => TopKey::UpdatedAt,
+                        b"state" => TopKey::State,
+                        _ => TopKey::Other,
+                    };
+                    let seen = match m.top {
+                        TopKey::UpdatedAt => m.updated_at.is_some(),
+                        TopKey::State => m.context.is_some(),
+                        TopKey::Other => false,
+                    };
+                    m.ambiguous |= seen;
+                }
+                2 if m.top == TopKey::State => m.in_context = key == b"context",
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn begin_string<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        if let Some(m) = &mut self.marks {
+            if self.depth == 1 && m.top == TopKey::UpdatedAt && !m.in_key {
+                m.updated_at = Some((m.pos(), m.pos()));
+            }
+        }
+        writer.write_all(b"\"")
+    }
+
+    fn end_string<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(b"\"")?;
+        if let Some(m) = &mut self.marks {
+            if self.depth == 1 && m.top == TopKey::UpdatedAt && !m.in_key {
+                if let Some(span) = &mut m.updated_at {
+                    span.1 = m.written.get();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        if let Some(m) = &mut self.marks {
+            if m.in_key && self.depth <= 2 {
+                m.key.extend_from_slice(fragment.as_bytes());
+            }
+        }
+        writer.write_all(fragment.as_bytes())
+    }
+
+    fn write_char_escape<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> io::Result<()> {
+        if let Some(m) = &mut self.marks {
+            if m.in_key {
+                m.key.push(0xFF); // no tracked key has an escape: this one matches none
+            }
+        }
+        serde_json::ser::CompactFormatter.write_char_escape(writer, escape)
     }
 }
 
@@ -103,15 +296,105 @@ pub(crate) fn encode_record(
     record: &SessionRecord,
     max_record_bytes: usize,
 ) -> Result<Vec<u8>, StoreError> {
-    let json = encode_json(&record.id, record, RECORD_WRAPPING)?;
-    if json.len() > max_record_bytes {
+    encode_record_marked(record, max_record_bytes).map(|(json, _)| json)
+}
+
+/// [`encode_record`], with where `updated_at` and `state.context` are in the bytes (`None`
+/// when that cannot be told for sure: an unknown field named like one of them).
+pub(crate) fn encode_record_marked(
+    record: &SessionRecord,
+    max_record_bytes: usize,
+) -> Result<(Vec<u8>, Option<Marks>), StoreError> {
+    let written = Cell::new(0);
+    let too_deep = Cell::new(false);
+    let mut marks = MarkState {
+        written: &written,
+        in_key: false,
+        key: Vec::new(),
+        top: TopKey::Other,
+        in_context: false,
+        updated_at: None,
+        context: None,
+        ambiguous: false,
+    };
+    let formatter = DepthLimit {
+        depth: 0,
+        limit: MAX_JSON_DEPTH + RECORD_WRAPPING,
+        too_deep: &too_deep,
+        marks: Some(&mut marks),
+    };
+    let mut out = Counting {
+        out: Vec::with_capacity(1024),
+        written: &written,
+    };
+    let result = record.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut out, formatter,
+    ));
+    let json = out.out;
+    match result {
+        Ok(()) => {}
+        Err(_) if too_deep.get() => {
+            return Err(StoreError::TooDeep {
+                id: record.id.clone(),
+                depth: MAX_JSON_DEPTH + 1,
+                limit: MAX_JSON_DEPTH,
+            })
+        }
+        Err(source) => {
+            return Err(StoreError::Encode {
+                id: record.id.clone(),
+                source,
+            })
+        }
+    }
+    check_record_size(&record.id, json.len(), max_record_bytes)?;
+    Ok((json, marks.marks()))
+}
+
+/// Refuses a record's JSON of `size` bytes over `max_record_bytes`.
+pub(crate) fn check_record_size(
+    id: &str,
+    size: usize,
+    max_record_bytes: usize,
+) -> Result<(), StoreError> {
+    if size > max_record_bytes {
         return Err(StoreError::RecordTooLarge {
-            id: record.id.clone(),
-            size: json.len(),
+            id: id.to_owned(),
+            size,
             limit: max_record_bytes,
         });
     }
-    Ok(json)
+    Ok(())
+}
+
+/// The compact JSON of a message as it sits in a record's `state.context`: refused when it
+/// would nest the record deeper than [`MAX_JSON_DEPTH`] (the record, its state and the
+/// context array are the three levels around it).
+pub(crate) fn encode_context_message(message: &crate::model::Msg) -> Result<Vec<u8>, StoreError> {
+    const AROUND: usize = 3;
+    let mut out = Vec::with_capacity(512);
+    let too_deep = Cell::new(false);
+    let formatter = DepthLimit {
+        depth: 0,
+        limit: MAX_JSON_DEPTH + RECORD_WRAPPING - AROUND,
+        too_deep: &too_deep,
+        marks: None,
+    };
+    let result = message.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut out, formatter,
+    ));
+    match result {
+        Ok(()) => Ok(out),
+        Err(_) if too_deep.get() => Err(StoreError::TooDeep {
+            id: message.id.clone(),
+            depth: MAX_JSON_DEPTH + 1,
+            limit: MAX_JSON_DEPTH,
+        }),
+        Err(source) => Err(StoreError::Encode {
+            id: message.id.clone(),
+            source,
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::encode::Marks;
 use crate::model::{SessionRecord, TimestampFormat};
 use crate::{StoreError, Versioned};
 
@@ -14,6 +15,9 @@ pub(crate) struct Entry {
     pub(crate) json: Arc<[u8]>,
     /// Unique in the store and growing with every write (see `Versioned`).
     pub(crate) version: u64,
+    /// Where `updated_at` and `state.context` are in `json`, for a spliced append
+    /// (`splice.rs`); `None` sends appends down the plain path.
+    pub(crate) marks: Option<Marks>,
 }
 
 impl Entry {
@@ -26,11 +30,12 @@ impl Entry {
         format: TimestampFormat,
     ) -> Result<Self, StoreError> {
         record.timestamp_format = format;
-        let json = crate::encode::encode_record(&record, max_record_bytes)?;
+        let (json, marks) = crate::encode::encode_record_marked(&record, max_record_bytes)?;
         Ok(Self {
             record: Arc::new(record),
             json: Arc::from(json),
             version,
+            marks,
         })
     }
 
@@ -40,6 +45,11 @@ impl Entry {
             record: Arc::clone(&self.record),
             version: self.version,
         }
+    }
+
+    /// The `updated_at` of the version after this one: now, never before this one's.
+    pub(crate) fn next_updated_at(&self) -> chrono::DateTime<chrono::Utc> {
+        crate::model::now().max(self.record.updated_at)
     }
 
     /// The session id.

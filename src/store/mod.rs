@@ -12,6 +12,7 @@ mod messages;
 mod open;
 mod partition;
 mod snapshot;
+mod splice;
 mod state_save;
 
 use std::collections::HashMap;
@@ -374,6 +375,31 @@ impl SessionStore {
     where
         F: FnMut(&mut SessionRecord),
     {
+        self.replace_with(user_id, agent_id, id, expected_version, |current| {
+            let mut copy = SessionRecord::clone(&current.record);
+            f(&mut copy);
+            check_identity(&current.record, &copy)?;
+            copy.updated_at = current.next_updated_at();
+            Entry::encode(
+                copy,
+                self.next_version(),
+                self.inner.max_record_bytes,
+                self.inner.timestamp_format,
+            )
+        })
+    }
+
+    /// Replaces session `id` by the entry `make` makes from the current one (outside any
+    /// lock). If another writer replaced it meanwhile, a compare-and-swap (`expected_version`)
+    /// fails and a plain replacement calls `make` again on the newer entry.
+    fn replace_with(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        id: &str,
+        expected_version: Option<u64>,
+        mut make: impl FnMut(&Arc<Entry>) -> Result<Entry, StoreError>,
+    ) -> Result<Versioned, StoreError> {
         self.check_writable()?;
         let not_found = || not_found(user_id, agent_id, id);
         let part = self.partition(user_id, agent_id).ok_or_else(not_found)?;
@@ -386,17 +412,7 @@ impl SessionStore {
                 .cloned()
                 .ok_or_else(not_found)?;
             check_version(&current, expected_version)?;
-            let mut copy = SessionRecord::clone(&current.record);
-            f(&mut copy);
-            check_identity(&current.record, &copy)?;
-            copy.updated_at = now().max(current.record.updated_at);
-            let entry = Entry::encode(
-                copy,
-                self.next_version(),
-                self.inner.max_record_bytes,
-                self.inner.timestamp_format,
-            )?;
-            let entry = Arc::new(entry);
+            let entry = Arc::new(make(&current)?);
             let line = self.journal_line(|| put_line(entry.version, &entry.json));
             let mut data = part.data.write();
             match data.by_id.get(id) {

@@ -4,8 +4,10 @@
 
 use std::sync::Arc;
 
-use super::SessionStore;
-use crate::model::{AgentState, Msg};
+use super::entry::Entry;
+use super::{splice, SessionStore};
+use crate::encode::{check_record_size, encode_context_message};
+use crate::model::{AgentState, Msg, SessionRecord};
 use crate::{StoreError, Versioned};
 
 impl SessionStore {
@@ -31,23 +33,25 @@ impl SessionStore {
         id: &str,
         state: AgentState,
     ) -> Result<Versioned, StoreError> {
-        // Runs once unless another writer gets in between; a retry clones the state (its
-        // messages are shared, not copied).
-        let mut state = Some(state);
-        let kept = state.clone();
-        self.update_versioned(user_id, agent_id, id, |r| {
-            r.state = match state.take() {
-                Some(s) => s,
-                None => kept.clone().unwrap_or_default(),
-            };
+        self.replace_with(user_id, agent_id, id, None, move |current| {
+            // The old state's copy is cheap: its messages are shared, not copied.
+            let mut copy = SessionRecord::clone(&current.record);
+            copy.state = state.clone();
+            copy.updated_at = current.next_updated_at();
+            Entry::encode(
+                copy,
+                self.next_version(),
+                self.inner.max_record_bytes,
+                self.inner.timestamp_format,
+            )
         })
     }
 
     /// Appends `messages` to the session's `state.context`, oldest first; `updated_at` is set
-    /// to now and the version bumped. This is the save of a turn: the rest of the record is
-    /// neither copied by the caller nor encoded again (see the README's "Saving a turn").
-    /// Fails with [`StoreError::NotFound`] if there is no such session; appending nothing
-    /// still bumps the version.
+    /// to now and the version bumped. This is the save of a turn: the caller copies nothing,
+    /// and the record is not encoded again: the new messages' encodings are spliced into the
+    /// stored JSON (see the README's "Saving a turn"). Fails with [`StoreError::NotFound`] if
+    /// there is no such session, and with the size and depth errors of an update.
     ///
     /// ```
     /// use agent_sessions::model::{ContentBlock, Msg, Role};
@@ -69,8 +73,30 @@ impl SessionStore {
         messages: impl IntoIterator<Item = Msg>,
     ) -> Result<Versioned, StoreError> {
         let messages: Vec<Arc<Msg>> = messages.into_iter().map(Arc::new).collect();
-        self.update_versioned(user_id, agent_id, id, |r| {
-            r.state.context.extend(messages.iter().cloned());
+        // Encoded (and checked) once, before any lock, whatever the retries.
+        let encoded = messages
+            .iter()
+            .map(|m| encode_context_message(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.replace_with(user_id, agent_id, id, None, |current| {
+            let mut copy = SessionRecord::clone(&current.record);
+            copy.state.context.extend(messages.iter().cloned());
+            copy.updated_at = current.next_updated_at();
+            let version = self.next_version();
+            let Some(marks) = current.marks else {
+                let format = self.inner.timestamp_format;
+                return Entry::encode(copy, version, self.inner.max_record_bytes, format);
+            };
+            let updated_at = format!("\"{}\"", copy.timestamp_format.format(&copy.updated_at));
+            let (json, marks) =
+                splice::append_context(&current.json, marks, updated_at.as_bytes(), &encoded);
+            check_record_size(&copy.id, json.len(), self.inner.max_record_bytes)?;
+            Ok(Entry {
+                record: Arc::new(copy),
+                json: Arc::from(json),
+                version,
+                marks,
+            })
         })
     }
 }
