@@ -23,6 +23,8 @@ GROUPS = [
     ("update_append_message", "Update: append one message to 100 (whole-record `update` of the "
      "context, or `append_message` to the history)"),
     ("update_small_rename", "Update: rename a small session"),
+    ("state_save", "Save a turn: append one message to a context of 10 / 100 / 1,000 messages "
+     "(`append_context`; a whole-record `update` that pushes it; the floors)"),
     ("create", "Create a small session (NewSession, AgentScope defaults)"),
     ("delete", "Delete (store size kept constant)"),
     ("concurrent", "Threads: median time per iteration (an iteration is one op per thread)"),
@@ -132,6 +134,39 @@ def main():
         print(f"| {name} | " + " | ".join(cells) + " |")
     print()
 
+    print("#### Against the floors (store median ÷ floor median, same run; lower is better)\n")
+    print("| what | floor | target | " + " | ".join(f"N = {fmt_n(n)}" for n in sizes) + " |")
+    print("|---|---|---|" + "---:|" * len(sizes))
+    floors = [
+        ("typed list, random first page", ("list_first_page", "store_list"),
+         ("list_first_page", "floor_records"), "ready-made page, clone 20 `Arc`s", 1.3),
+        ("JSON list, random first page", ("list_first_page", "store_list_json"),
+         ("list_first_page", "floor_json"), "ready-made page bytes, copy", 1.2),
+        ("update, append to 100 messages (69 KB)", ("update_append_message", "store_update"),
+         ("update_append_message", "floor_encode"), "`serde_json::to_vec` of the record", 1.5),
+        ("update, rename a small session", ("update_small_rename", "store_update"),
+         ("update_small_rename", "floor_encode"), "`serde_json::to_vec` of the record", None),
+    ]
+    for name, a, b, floor, target in floors:
+        cells = []
+        for n in sizes:
+            r = ratio(b, a, n)
+            cells.append("–" if r is None else f"{r:.2f}×")
+        t = "–" if target is None else f"≤ {target}×"
+        print(f"| {name} | {floor} | {t} | " + " | ".join(cells) + " |")
+    for ctx in (10, 100, 1000):
+        for f, label in ((f"store_append_context_ctx{ctx}", "`append_context`"),
+                         (f"store_update_push_ctx{ctx}", "`update` pushing it")):
+            cells = []
+            for n in sizes:
+                t = res.get(("state_save", f, n))
+                fa = res.get(("state_save", "floor_append", n))
+                fe = res.get(("state_save", "floor_encode_message", n))
+                cells.append("–" if None in (t, fa, fe) else f"{t / (2 * fa + fe):.2f}×")
+            print(f"| save a turn, context {ctx}: {label} | 2 × append floor + the message's "
+                  f"encode | ≤ 1× | " + " | ".join(cells) + " |")
+    print()
+
     print("#### 2-thread speed-up (2 × t(1 thread) ÷ t(2 threads); 2.0× is perfect)\n")
     print("| workload | " + " | ".join(f"N = {fmt_n(n)}" for n in sizes) + " |")
     print(rule)
@@ -188,6 +223,18 @@ def main():
     t = med("update_append_message", "store_update")
     if t is not None:
         row("update (append to 100 messages) ≤ 5 µs", fmt(t), t <= 5_000)
+    r = ratio(("update_append_message", "floor_encode"), ("update_append_message", "store_update"), n)
+    if r is not None:
+        row("update (append to 100 messages) ≤ 1.5× its encode floor", f"{r:.2f}×", r <= 1.5)
+    t = med("update_small_rename", "store_update")
+    if t is not None:
+        row("update (small rename) ≤ 3 µs", fmt(t), t <= 3_000)
+    r = ratio(("list_first_page", "floor_records"), ("list_first_page", "store_list"), n)
+    if r is not None:
+        row("typed list ≤ 1.3× its floor", f"{r:.2f}×", r <= 1.3)
+    r = ratio(("list_first_page", "floor_json"), ("list_first_page", "store_list_json"), n)
+    if r is not None:
+        row("JSON list ≤ 1.2× its floor", f"{r:.2f}×", r <= 1.2)
     t = med("create", "store_create")
     if t is not None:
         row("create ≤ 3 µs", fmt(t), t <= 3_000)

@@ -140,7 +140,7 @@ impl Eq for SortKey {}
 /// The partition's sessions by id: a set of entries looked up by their record's id, so that
 /// the id is not stored twice.
 #[derive(Debug, Default)]
-pub(crate) struct IdIndex(HashSet<ById>);
+pub(crate) struct IdIndex(HashSet<ById, foldhash::fast::RandomState>);
 
 /// An entry, hashed and compared by its id.
 #[derive(Debug)]
@@ -183,9 +183,9 @@ impl IdIndex {
         self.0.is_empty()
     }
 
-    /// Adds `entry`, replacing any with its id.
-    pub(crate) fn insert(&mut self, entry: Arc<Entry>) {
-        self.0.replace(ById(entry));
+    /// Adds `entry`, replacing any with its id; returns the one replaced.
+    pub(crate) fn insert(&mut self, entry: Arc<Entry>) -> Option<Arc<Entry>> {
+        self.0.replace(ById(entry)).map(|k| k.0)
     }
 
     pub(crate) fn remove(&mut self, id: &str) -> Option<Arc<Entry>> {

@@ -74,7 +74,7 @@ pub struct SessionStore {
 struct Inner {
     /// user -> agent -> partition. A guard on this map is never held while calling it again,
     /// and never taken while a partition lock is held.
-    users: DashMap<Box<str>, HashMap<Box<str>, Arc<Partition>>>,
+    users: DashMap<Box<str>, AgentPartitions, Hasher>,
     /// user -> registered agents, in registration order. Same guard rules as `users`.
     agents: DashMap<Box<str>, indexmap::IndexMap<Box<str>, Arc<crate::model::AgentRecord>>>,
     len: AtomicUsize,
@@ -98,6 +98,13 @@ impl Drop for Inner {
         }
     }
 }
+
+/// The hasher of the store's maps: keys are short ids, hashed on every call, and a
+/// per-map random seed keeps crafted ids from colliding on purpose.
+type Hasher = foldhash::fast::RandomState;
+
+/// One user's partitions, by agent.
+type AgentPartitions = HashMap<Box<str>, Arc<Partition>, Hasher>;
 
 const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
@@ -130,7 +137,7 @@ impl SessionStore {
         Self {
             handles: Arc::default(),
             inner: Arc::new(Inner {
-                users: DashMap::new(),
+                users: DashMap::with_hasher(Hasher::default()),
                 agents: DashMap::new(),
                 len: AtomicUsize::new(0),
                 last_version: AtomicU64::new(0),

@@ -41,7 +41,7 @@ pub(crate) struct PartitionData {
     by_created: BTreeSet<SortKey>,
     by_updated: BTreeSet<SortKey>,
     /// Message histories, by session id; only sessions that are in `by_id` have one.
-    pub(crate) messages: HashMap<Box<str>, Vec<Arc<Msg>>>,
+    pub(crate) messages: HashMap<Box<str>, Vec<Arc<Msg>>, foldhash::fast::RandomState>,
     pub(crate) retired: bool,
 }
 
@@ -62,12 +62,38 @@ impl PartitionData {
     }
 
     /// Replaces the entry with `new`'s id (which must be present) by `new`; the message
-    /// history stays.
+    /// history stays. A key that did not move (`created_at` never does in an update) is
+    /// replaced where it is, in one search.
     pub(crate) fn replace(&mut self, new: Arc<Entry>) {
-        if let Some(old) = self.by_id.remove(new.id()) {
-            self.unindex(&old);
+        let Some(old) = self.by_id.insert(Arc::clone(&new)) else {
+            self.by_created.insert(SortKey::created(&new));
+            self.by_updated.insert(SortKey::updated(&new));
+            return;
+        };
+        let id = old.id();
+        for (index, old_micros, key) in [
+            (
+                &mut self.by_created,
+                old.created_micros(),
+                SortKey::created(&new),
+            ),
+            (
+                &mut self.by_updated,
+                old.updated_micros(),
+                SortKey::updated(&new),
+            ),
+        ] {
+            if old_micros == key.micros {
+                index.replace(key);
+            } else {
+                let at = Probe {
+                    micros: old_micros,
+                    id,
+                };
+                index.remove(&at as &dyn KeyView);
+                index.insert(key);
+            }
         }
-        self.insert(new);
     }
 
     /// Removes `entry` from the ordered indexes.
@@ -89,7 +115,7 @@ impl PartitionData {
     pub(crate) fn retire(&mut self) -> IdIndex {
         self.by_created = BTreeSet::new();
         self.by_updated = BTreeSet::new();
-        self.messages = HashMap::new();
+        self.messages = HashMap::default();
         self.retired = true;
         std::mem::take(&mut self.by_id)
     }
