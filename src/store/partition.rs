@@ -65,23 +65,16 @@ impl PartitionData {
     /// history stays. A key that did not move (`created_at` never does in an update) is
     /// replaced where it is, in one search.
     pub(crate) fn replace(&mut self, new: Arc<Entry>) {
-        let Some(old) = self.by_id.insert(Arc::clone(&new)) else {
-            self.by_created.insert(SortKey::created(&new));
-            self.by_updated.insert(SortKey::updated(&new));
+        let (created, updated) = (SortKey::created(&new), SortKey::updated(&new));
+        let Some(old) = self.by_id.insert(new) else {
+            self.by_created.insert(created);
+            self.by_updated.insert(updated);
             return;
         };
         let id = old.id();
         for (index, old_micros, key) in [
-            (
-                &mut self.by_created,
-                old.created_micros(),
-                SortKey::created(&new),
-            ),
-            (
-                &mut self.by_updated,
-                old.updated_micros(),
-                SortKey::updated(&new),
-            ),
+            (&mut self.by_created, old.created_micros(), created),
+            (&mut self.by_updated, old.updated_micros(), updated),
         ] {
             if old_micros == key.micros {
                 index.replace(key);
