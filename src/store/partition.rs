@@ -2,14 +2,17 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
 use super::entry::Entry;
 use super::index::{IdIndex, KeyView, Probe, Slot, SortKey};
-use crate::model::Msg;
-use crate::ListQuery;
+use crate::model::{Msg, SessionRecord};
+use crate::{ListQuery, Order};
+
+/// How many of a partition's newest sessions its first-page cache holds.
+pub(crate) const CACHED_PAGE: usize = 20;
 
 /// One (user, agent)'s sessions.
 ///
@@ -43,11 +46,31 @@ pub(crate) struct PartitionData {
     /// Message histories, by session id; only sessions that are in `by_id` have one.
     pub(crate) messages: HashMap<Box<str>, Vec<Arc<Msg>>, foldhash::fast::RandomState>,
     pub(crate) retired: bool,
+    /// The newest sessions, ready to answer a plain list: made by the first list that wants
+    /// it, emptied by every change of the indexes (so it always agrees with them).
+    first_page: OnceLock<FirstPage>,
+}
+
+/// Up to [`CACHED_PAGE`] newest sessions (by `created_at`, ties by id, descending): their
+/// records, and their JSON joined by commas, as a list answer holds them.
+#[derive(Debug)]
+struct FirstPage {
+    records: Vec<Arc<SessionRecord>>,
+    json: Vec<u8>,
+    /// `json`'s length after each record.
+    ends: Vec<usize>,
+}
+
+/// A page taken from the first-page cache: the records, and their JSON joined by commas.
+pub(crate) struct CachedPage<'a> {
+    pub(crate) records: &'a [Arc<SessionRecord>],
+    pub(crate) json: &'a [u8],
 }
 
 impl PartitionData {
     /// Adds an entry whose id is not present.
     pub(crate) fn insert(&mut self, entry: Arc<Entry>) {
+        self.first_page.take();
         self.by_created.insert(SortKey::created(&entry));
         self.by_updated.insert(SortKey::updated(&entry));
         self.by_id.insert(entry);
@@ -56,6 +79,7 @@ impl PartitionData {
     /// Removes the entry with this id, and its message history.
     pub(crate) fn remove(&mut self, id: &str) -> Option<Arc<Entry>> {
         let entry = self.by_id.remove(id)?;
+        self.first_page.take();
         self.messages.remove(id);
         self.unindex(&entry);
         Some(entry)
@@ -65,6 +89,7 @@ impl PartitionData {
     /// history stays. A key that did not move (`created_at` never does in an update) is
     /// replaced where it is, in one search.
     pub(crate) fn replace(&mut self, new: Arc<Entry>) {
+        self.first_page.take();
         let (created, updated) = (SortKey::created(&new), SortKey::updated(&new));
         let Some(old) = self.by_id.insert(new) else {
             self.by_created.insert(created);
@@ -106,6 +131,7 @@ impl PartitionData {
 
     /// Empties the partition and marks it retired; returns the sessions it held.
     pub(crate) fn retire(&mut self) -> IdIndex {
+        self.first_page.take();
         self.by_created = BTreeSet::new();
         self.by_updated = BTreeSet::new();
         self.messages = HashMap::default();
@@ -127,6 +153,47 @@ impl PartitionData {
             return true;
         }
         false
+    }
+
+    /// The page `query` asks for, from the first-page cache, when it is one the cache holds:
+    /// newest first by `created_at`, no filter, cursor or offset, at most [`CACHED_PAGE`]
+    /// sessions. It is what [`PartitionData::select`] gives for such a query (a property test
+    /// in `tests/list_cache.rs` compares them).
+    pub(crate) fn cached_first_page(&self, query: &ListQuery) -> Option<CachedPage<'_>> {
+        let plain = !query.is_filtered() && query.cursor.is_none() && query.offset == 0;
+        if !plain || query.order != Order::CreatedDesc {
+            return None;
+        }
+        let want = query.limit.unwrap_or(usize::MAX).min(self.by_id.len());
+        if want > CACHED_PAGE {
+            return None;
+        }
+        let page = self.first_page.get_or_init(|| self.make_first_page());
+        let json_end = want.checked_sub(1).map_or(0, |last| page.ends[last]);
+        Some(CachedPage {
+            records: &page.records[..want],
+            json: &page.json[..json_end],
+        })
+    }
+
+    fn make_first_page(&self) -> FirstPage {
+        let newest = self.by_created.iter().rev().take(CACHED_PAGE);
+        let mut page = FirstPage {
+            records: Vec::with_capacity(CACHED_PAGE.min(self.by_id.len())),
+            json: Vec::new(),
+            ends: Vec::with_capacity(CACHED_PAGE.min(self.by_id.len())),
+        };
+        let bytes: usize = newest.clone().map(|k| k.slot.json.len() + 1).sum();
+        page.json.reserve_exact(bytes);
+        for (i, key) in newest.enumerate() {
+            if i > 0 {
+                page.json.push(b',');
+            }
+            page.json.extend_from_slice(&key.slot.json);
+            page.ends.push(page.json.len());
+            page.records.push(Arc::clone(&key.slot.record));
+        }
+        page
     }
 
     /// The page `query` asks for, borrowed, and how many sessions match its filters in all.
