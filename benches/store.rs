@@ -645,6 +645,19 @@ fn update(c: &mut Criterion, fx: &Fixture) {
     g.bench_function(BenchmarkId::new("floor_encode", n), |b| {
         b.iter(|| floors::encode(&fx.small_records[rng.below(fx.small_records.len())]));
     });
+    // The write side of the first-page cache: a rename, then the list of its pair's first
+    // page, which the rename emptied and this list makes again.
+    g.bench_function(BenchmarkId::new("store_update_then_list_json", n), |b| {
+        b.iter(|| {
+            let p = rng.below(fx.first_pages.len());
+            let q = &fx.first_pages[p];
+            let id = &fx.store.list(q).sessions[0].id;
+            fx.store
+                .update(&q.user_id, &q.agent_id, id, |r| rename(&mut r.config.name))
+                .unwrap();
+            fx.store.list_json(q)
+        });
+    });
     g.bench_function(BenchmarkId::new("sqlite_decode_encode", n), |b| {
         b.iter(|| {
             fx.sqlite
