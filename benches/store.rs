@@ -632,7 +632,11 @@ fn update(c: &mut Criterion, fx: &Fixture) {
         });
     });
     g.finish();
+}
 
+fn update_small(c: &mut Criterion, fx: &Fixture) {
+    let n = fx.n;
+    let mut rng = Rng::new(14);
     let mut g = c.benchmark_group("update_small_rename");
     g.bench_function(BenchmarkId::new("store_update", n), |b| {
         b.iter(|| {
@@ -649,8 +653,7 @@ fn update(c: &mut Criterion, fx: &Fixture) {
     // page, which the rename emptied and this list makes again.
     g.bench_function(BenchmarkId::new("store_update_then_list_json", n), |b| {
         b.iter(|| {
-            let p = rng.below(fx.first_pages.len());
-            let q = &fx.first_pages[p];
+            let q = &fx.first_pages[rng.below(fx.first_pages.len())];
             let id = &fx.store.list(q).sessions[0].id;
             fx.store
                 .update(&q.user_id, &q.agent_id, id, |r| rename(&mut r.config.name))
@@ -829,6 +832,7 @@ fn main() {
         concurrent(&mut c, &fx);
         interference(&mut c, &fx);
         update(&mut c, &fx);
+        update_small(&mut c, &fx);
         state_save(&mut c, &fx);
         create_delete(&mut c, &fx);
         let started = Instant::now();
