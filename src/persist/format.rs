@@ -197,6 +197,14 @@ fn decode_versioned<T: serde::de::DeserializeOwned>(
         format: String,
         version: u64,
     }
+    // The common case in one pass: the document parses, and starts with the header this
+    // crate writes (`encode_file`). Anything else reads the header on its own first, so that
+    // an unknown format or version is reported as such.
+    let typed: Result<T, _> = serde_json::from_slice(bytes);
+    let prefix = format!("{{\"format\":\"{format}\",\"version\":{FORMAT_VERSION},");
+    if typed.is_ok() && bytes.starts_with(prefix.as_bytes()) {
+        return typed.map_err(|e| corrupt(path, &e));
+    }
     let header: Result<Header, _> = serde_json::from_slice(bytes);
     if let Ok(h) = &header {
         if h.format != format {
@@ -215,7 +223,7 @@ fn decode_versioned<T: serde::de::DeserializeOwned>(
             });
         }
     }
-    serde_json::from_slice(bytes).map_err(|e| corrupt(path, &e))
+    typed.map_err(|e| corrupt(path, &e))
 }
 
 /// A `Corrupt` error from a serde_json error.

@@ -116,31 +116,51 @@ impl SessionStore {
         Ok(store)
     }
 
-    /// Loads the shard and agents files `manifest` names.
+    /// Loads the shard and agents files `manifest` names. Shards are independent (a
+    /// partition lives in one), so they are read, parsed and put in place on parallel
+    /// threads; a damaged shard is reported as the first in the manifest's order would be.
     fn load_snapshot(&self, dir: &Path, m: &Manifest, load: &mut Load) -> Result<(), StoreError> {
         load.last_version = m.last_version;
         let same_layout = m.shards.len() == load.files.len();
-        for (i, shard) in m.shards.iter().enumerate() {
-            if same_layout {
+        if same_layout {
+            for (i, shard) in m.shards.iter().enumerate() {
                 load.files[i] = Some(shard.clone());
             }
-            let Some(file) = &shard.file else { continue };
-            let path = dir.join(file);
-            let bytes = read_named(file, dir)?;
-            for stored in decode_shard(&path, &bytes)? {
-                load.last_version = load.last_version.max(stored.version);
-                let (user, agent, id) = (
-                    stored.record.user_id.clone(),
-                    stored.record.agent_id.clone(),
-                    stored.record.id.clone(),
-                );
-                self.load_put(stored.version, stored.record)
-                    .map_err(|e| corrupt_at(&path, 0, 0, e.to_string()))?;
-                for (i, m) in stored.messages.into_iter().enumerate() {
-                    self.load_msg(&user, &agent, &id, i, m);
-                }
-                load.recovery.snapshot_sessions += 1;
-            }
+        }
+        let files: Vec<&str> = m.shards.iter().filter_map(|s| s.file.as_deref()).collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .min(files.len());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut loaded: Vec<(usize, ShardLoad)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(file) = files.get(i) else { break };
+                            let result = self.load_shard(dir, file);
+                            let failed = result.is_err();
+                            done.push((i, result));
+                            if failed {
+                                break;
+                            }
+                        }
+                        done
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        loaded.sort_by_key(|(i, _)| *i);
+        for (_, result) in loaded {
+            let (last_version, sessions) = result?;
+            load.last_version = load.last_version.max(last_version);
+            load.recovery.snapshot_sessions += sessions;
         }
         if !same_layout {
             load.dirty.fill(true);
@@ -153,6 +173,29 @@ impl SessionStore {
             }
         }
         Ok(())
+    }
+
+    /// Loads one shard file; returns its largest version and how many sessions it held.
+    fn load_shard(&self, dir: &Path, file: &str) -> ShardLoad {
+        let path = dir.join(file);
+        let bytes = read_named(file, dir)?;
+        let mut last_version = 0;
+        let mut sessions = 0;
+        for stored in decode_shard(&path, &bytes)? {
+            last_version = last_version.max(stored.version);
+            let (user, agent, id) = (
+                stored.record.user_id.clone(),
+                stored.record.agent_id.clone(),
+                stored.record.id.clone(),
+            );
+            self.load_put(stored.version, stored.record)
+                .map_err(|e| corrupt_at(&path, 0, 0, e.to_string()))?;
+            for (i, m) in stored.messages.into_iter().enumerate() {
+                self.load_msg(&user, &agent, &id, i, m);
+            }
+            sessions += 1;
+        }
+        Ok((last_version, sessions))
     }
 
     /// Applies one journal line of `path`.
@@ -281,6 +324,9 @@ fn read_named(name: &str, dir: &Path) -> Result<Vec<u8>, StoreError> {
 }
 
 /// What loading a directory gathers before the store becomes durable.
+/// What loading a shard gave: its largest version and how many sessions it held.
+type ShardLoad = Result<(u64, usize), StoreError>;
+
 struct Load {
     /// Shards that differ from their snapshot file.
     dirty: Vec<bool>,
