@@ -84,7 +84,7 @@ struct MarkState<'a> {
     /// Between `begin_object_key` and `end_object_key`.
     in_key: bool,
     /// The key being written, while `in_key` and at depth 1 or 2.
-    key: Vec<u8>,
+    key: KeyBuf,
     /// The current key at depth 1.
     top: TopKey,
     /// Inside `state`, the current key (depth 2) is `context`.
@@ -109,6 +109,41 @@ impl MarkState<'_> {
             updated_at: span(self.updated_at?)?,
             context: span(self.context?)?,
         })
+    }
+}
+
+/// A key short enough to be one the marks need (at most 16 bytes; longer keys and keys
+/// with escapes match none), kept without allocating.
+#[derive(Default)]
+struct KeyBuf {
+    bytes: [u8; 16],
+    len: usize,
+    /// Longer than 16 bytes, or written with an escape.
+    other: bool,
+}
+
+impl KeyBuf {
+    fn clear(&mut self) {
+        self.len = 0;
+        self.other = false;
+    }
+
+    fn push(&mut self, part: &[u8]) {
+        match self.bytes.get_mut(self.len..self.len + part.len()) {
+            Some(room) => {
+                room.copy_from_slice(part);
+                self.len += part.len();
+            }
+            None => self.other = true,
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        if self.other {
+            b""
+        } else {
+            &self.bytes[..self.len]
+        }
     }
 }
 
@@ -266,7 +301,7 @@ impl Formatter for DepthLimit<'_, '_> {
     ) -> io::Result<()> {
         if let Some(m) = &mut self.marks {
             if m.in_key && self.depth <= 2 {
-                m.key.extend_from_slice(fragment.as_bytes());
+                m.key.push(fragment.as_bytes());
             }
         }
         writer.write_all(fragment.as_bytes())
@@ -279,7 +314,7 @@ impl Formatter for DepthLimit<'_, '_> {
     ) -> io::Result<()> {
         if let Some(m) = &mut self.marks {
             if m.in_key {
-                m.key.push(0xFF); // no tracked key has an escape: this one matches none
+                m.key.other = true; // no tracked key has an escape: this one matches none
             }
         }
         serde_json::ser::CompactFormatter.write_char_escape(writer, escape)
@@ -311,7 +346,7 @@ pub(crate) fn encode_record_marked(
     let mut marks = MarkState {
         written: &written,
         in_key: false,
-        key: Vec::new(),
+        key: KeyBuf::default(),
         top: TopKey::Other,
         in_context: false,
         updated_at: None,
@@ -406,6 +441,30 @@ mod tests {
 
     fn nested(levels: usize) -> Value {
         (0..levels).fold(json!(1), |v, _| Value::Array(vec![v]))
+    }
+
+    #[test]
+    fn marks_point_at_updated_at_and_the_context() {
+        let mut record: SessionRecord = serde_json::from_value(json!({
+            "id": "s\"x", "user_id": "u", "agent_id": "a",
+            "updated_at": "2026-01-02T03:04:05.000006Z",
+            "config": {"workspace_id": "w", "context": [], "updated_at": "no"},
+            "state": {"summary": [{"type": "text", "text": "]", "context": [1]}],
+                      "context": [{"id": "m", "name": "n", "content": [{"type": "text", "text": "["}], "role": "user"}]},
+            "a_key_longer_than_sixteen_bytes_updated_at": 1,
+            "state\n": {"context": []},
+        }))
+        .unwrap();
+        let (json, marks) = encode_record_marked(&record, usize::MAX).unwrap();
+        assert_eq!(json, serde_json::to_vec(&record).unwrap());
+        let marks = marks.unwrap();
+        let at = |(a, b): (u32, u32)| &json[a as usize..b as usize];
+        assert_eq!(at(marks.updated_at), b"\"2026-01-02T03:04:05.000006Z\"");
+        let context = serde_json::to_vec(&record.state.context).unwrap();
+        assert_eq!(at(marks.context), &context[1..context.len() - 1]);
+        // Written twice (an unknown field set in code under a known name): no marks.
+        record.extra.insert("updated_at".into(), json!("x"));
+        assert_eq!(encode_record_marked(&record, usize::MAX).unwrap().1, None);
     }
 
     #[test]
