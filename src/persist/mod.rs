@@ -27,7 +27,7 @@ pub(crate) use format::{
     encode_shard, is_snapshot_file_name, shard_file_name, Manifest, ShardRef, StoredRef, MANIFEST,
 };
 pub use journal::FsyncPolicy;
-pub(crate) use journal::Journal;
+pub(crate) use journal::{Journal, Start as JournalStart};
 pub(crate) use journal_format::{
     agent_del_line, agent_put_line, del_line, journal_files, msg_line, put_line, read_journal, Op,
 };
