@@ -13,6 +13,10 @@
 //!    and 8 writer threads (`BENCH_WRITERS`), against a JSON-lines file with one `sync_data` per
 //!    write under a mutex, and SQLite (WAL, `synchronous=FULL`, one autocommit INSERT per
 //!    create, one connection per thread).
+//! 4. `replay/*`: `SessionStore::open` of a directory holding a snapshot of N sessions and a
+//!    journal of C changes since (updates of random sessions), against the open of the same
+//!    snapshot with an empty journal; the difference is the journal's replay. N is
+//!    `BENCH_REPLAY_SESSIONS` (default 10000), C is `BENCH_REPLAY_CHANGES` (default 100000).
 //!
 //! ```sh
 //! BENCH_SNAPSHOT_SESSIONS=1000000 cargo bench --bench durability
@@ -20,8 +24,8 @@
 //!
 //! Criterion prints its own statistics; at the end a summary (medians, throughputs, ratios
 //! against the baselines and the targets) is printed as markdown. Files go in a temp dir under
-//! `BENCH_DIR` (default: the system temp dir). `BENCH_DURABILITY=snapshot` or `=creates` runs
-//! one part only. The snapshot store is filled and dirtied under `FsyncPolicy::Never` and
+//! `BENCH_DIR` (default: the system temp dir). `BENCH_DURABILITY=snapshot`, `=creates` or
+//! `=replay` runs one part only. The snapshot store is filled and dirtied under `FsyncPolicy::Never` and
 //! flushed before each measured snapshot, so the measured time is the snapshot's own:
 //! encoding, writing and fsyncing every file, the directory fsync, the manifest and the removal
 //! of the replaced files. Loads read files the page cache holds (just written).
@@ -71,6 +75,9 @@ fn main() {
     if cfg.runs("creates") {
         summary.creates = Some(creates_part(&mut c, &cfg));
     }
+    if cfg.runs("replay") {
+        summary.replay = Some(replay_part(&mut c, &cfg));
+    }
     c.final_summary();
     summary.print(&cfg);
 }
@@ -89,6 +96,9 @@ struct Config {
     round_time: Duration,
     /// Paired rounds (full save, then autosave) of the snapshot benchmarks.
     snapshot_pairs: usize,
+    /// Sessions in the snapshot, and changes in the journal, of the replay benchmarks.
+    replay_sessions: usize,
+    replay_changes: usize,
 }
 
 impl Config {
@@ -100,7 +110,7 @@ impl Config {
         let sessions = env_list("BENCH_SNAPSHOT_SESSIONS", default_n)[0];
         assert!(sessions > 0, "BENCH_SNAPSHOT_SESSIONS must be positive");
         let parts = std::env::var("BENCH_DURABILITY")
-            .unwrap_or_else(|_| "snapshot,creates".to_owned())
+            .unwrap_or_else(|_| "snapshot,creates,replay".to_owned())
             .split(',')
             .map(|s| s.trim().to_owned())
             .collect();
@@ -114,6 +124,15 @@ impl Config {
             create_rounds: env_list("BENCH_CREATE_ROUNDS", if test_mode { "1" } else { "10" })[0],
             round_time: Duration::from_millis(if test_mode { 100 } else { 500 }),
             snapshot_pairs: env_list("BENCH_SNAPSHOT_PAIRS", if test_mode { "1" } else { "5" })[0],
+            replay_sessions: env_list(
+                "BENCH_REPLAY_SESSIONS",
+                if test_mode { "500" } else { "10000" },
+            )[0]
+            .max(1),
+            replay_changes: env_list(
+                "BENCH_REPLAY_CHANGES",
+                if test_mode { "2000" } else { "100000" },
+            )[0],
         }
     }
 
@@ -456,9 +475,10 @@ fn snapshot_part(c: &mut Criterion, cfg: &Config, shards: usize) -> SnapshotResu
     // The last snapshot left nothing unsaved: close leaves the snapshot and an empty journal.
     store.close().expect("close");
     let (snapshot_bytes, snapshot_files, journal_bytes) = dir_sizes(&dir);
-    assert_eq!(
-        journal_bytes, 0,
-        "the journal is empty after the last snapshot"
+    // A journal file of version 2 starts with a header line (48 bytes).
+    assert!(
+        journal_bytes <= 64,
+        "the journal holds no line after the last snapshot: {journal_bytes} bytes"
     );
 
     group.throughput(Throughput::Bytes(snapshot_bytes));
@@ -491,6 +511,109 @@ fn snapshot_part(c: &mut Criterion, cfg: &Config, shards: usize) -> SnapshotResu
         snapshot_bytes,
         snapshot_files,
         pairs,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 4: the journal's replay at open
+// ---------------------------------------------------------------------------------------------
+
+struct ReplayResult {
+    sessions: usize,
+    changes: usize,
+    journal_bytes: u64,
+    snapshot_only: Calls,
+    with_journal: Calls,
+}
+
+fn replay_part(c: &mut Criterion, cfg: &Config) -> ReplayResult {
+    let (n, changes) = (cfg.replay_sessions, cfg.replay_changes);
+    let sessions = Sessions::new(n);
+    let tmp = cfg.temp_dir("replay");
+    let bare = tmp.path().join("snapshot-only");
+    let dir = tmp.path().join("with-journal");
+    eprintln!("durability: a snapshot of {n} sessions, and {changes} changes in a journal");
+    // The same snapshot in both; `dir` also gets the changes, left in its journal by a drop
+    // (which flushes, and takes no snapshot).
+    for (d, changed) in [(&bare, 0), (&dir, changes)] {
+        let store = SessionStore::builder()
+            .fsync(FsyncPolicy::Never)
+            .autosave(None)
+            .open(d)
+            .expect("open the replay store");
+        for i in 0..n {
+            store.insert(sessions.record(i)).expect("insert");
+        }
+        store.snapshot().expect("snapshot");
+        let mut rng = Rng(0x0E9_1A7);
+        for _ in 0..changed {
+            sessions.touch(&store, rng.below(n));
+        }
+        drop(store);
+    }
+    let journal_bytes = dir_sizes(&dir).2;
+
+    let mut group = c.benchmark_group("replay");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .measurement_time(Duration::from_secs(5));
+    let mut open_timed = |name: &str, d: &Path, ops: usize| {
+        bench_measured(&mut group, name, || {
+            let started = Instant::now();
+            let store = SessionStore::builder()
+                .autosave(None)
+                .open(d)
+                .expect("open the replay store");
+            let time = started.elapsed();
+            assert_eq!(store.len(), n);
+            assert_eq!(store.recovery().map(|r| r.journal_ops), Some(ops));
+            drop(black_box(store)); // not timed; leaves the directory as it was
+            Measure {
+                time,
+                bytes: journal_bytes,
+                shards_written: 0,
+            }
+        })
+    };
+    let snapshot_only = open_timed("open_snapshot_only", &bare, 0);
+    let with_journal = open_timed(&format!("open_with_{changes}_changes"), &dir, changes);
+    group.finish();
+    ReplayResult {
+        sessions: n,
+        changes,
+        journal_bytes,
+        snapshot_only,
+        with_journal,
+    }
+}
+
+impl ReplayResult {
+    fn print(&self) {
+        let (n, c) = (self.sessions, self.changes);
+        println!(
+            "### Open with a journal of {c} changes ({:.1} MB) over a snapshot of {n} sessions \
+             (medians of criterion's {SAMPLES} samples)",
+            as_f64(self.journal_bytes) / 1e6
+        );
+        println!();
+        println!("| snapshot only | snapshot + journal | the journal's replay | lines/s | MB/s |");
+        println!("|---:|---:|---:|---:|---:|");
+        let bare = self.snapshot_only.median_time();
+        let full = self.with_journal.median_time();
+        let replay = bare.zip(full).map(|(b, f)| f.saturating_sub(b));
+        let per_s = replay.map(|r| as_f64(c as u64) / r.as_secs_f64());
+        println!(
+            "| {} s | {} s | {} s | {} | {} |",
+            secs(bare),
+            secs(full),
+            secs(replay),
+            per_s.map_or_else(|| "-".to_owned(), |r| format!("{r:.0}")),
+            replay.map_or_else(
+                || "-".to_owned(),
+                |r| format!("{:.1}", mb_per_s(self.journal_bytes, r))
+            ),
+        );
+        println!();
     }
 }
 
@@ -698,6 +821,9 @@ struct CreatesResult {
     rounds: Vec<Round>,
     round_time: Duration,
     busy_retries: u64,
+    /// The store's journal in the interleaved rounds, by writer count: (fsyncs, their total
+    /// seconds, the lines they made durable).
+    journal: Vec<(usize, u64, f64, f64)>,
 }
 
 impl CreatesResult {
@@ -764,17 +890,28 @@ fn creates_part(c: &mut Criterion, cfg: &Config) -> CreatesResult {
     // The ratios: fsync latency on a shared disk drifts over seconds, so the backends are
     // compared in interleaved rounds, each backend run right after the others.
     let mut rounds = Vec::new();
+    let mut journal: Vec<(usize, u64, f64, f64)> =
+        cfg.writers.iter().map(|&w| (w, 0, 0.0, 0.0)).collect();
     for round in 0..cfg.create_rounds {
         let mut runs = Vec::new();
         for &writers in &cfg.writers {
             for j in 0..Backend::ALL.len() {
                 let backend = Backend::ALL[(round + j) % Backend::ALL.len()];
+                let before = targets.store.journal_stats().expect("a durable store");
                 let run = run_writers(
                     writers,
                     Budget::Time(cfg.round_time),
                     |_| targets.local(backend),
                     |local, w, k| targets.create(backend, local, w, k),
                 );
+                if backend == Backend::Store {
+                    let after = targets.store.journal_stats().expect("a durable store");
+                    let k = cfg.writers.iter().position(|&w| w == writers).unwrap_or(0);
+                    let (_, fsyncs, seconds, lines) = &mut journal[k];
+                    *fsyncs += after.fsync_seconds.count - before.fsync_seconds.count;
+                    *seconds += after.fsync_seconds.sum - before.fsync_seconds.sum;
+                    *lines += after.group_commit_lines.sum - before.group_commit_lines.sum;
+                }
                 runs.push((backend, writers, run));
             }
         }
@@ -788,6 +925,7 @@ fn creates_part(c: &mut Criterion, cfg: &Config) -> CreatesResult {
         rounds,
         round_time: cfg.round_time,
         busy_retries,
+        journal,
     }
 }
 
@@ -902,6 +1040,7 @@ fn sqlite_insert(conn: &Connection, rec: &SessionRecord, json: &str, busy: &Atom
 struct Summary {
     snapshots: Vec<SnapshotResult>,
     creates: Option<CreatesResult>,
+    replay: Option<ReplayResult>,
 }
 
 /// A count as a float, for rates and ratios (exact below 2^53).
@@ -936,6 +1075,9 @@ impl Summary {
         }
         if let Some(creates) = &self.creates {
             creates.print(cfg);
+        }
+        if let Some(replay) = &self.replay {
+            replay.print();
         }
     }
 
@@ -1120,6 +1262,18 @@ impl CreatesResult {
             "SQLite busy errors retried after the 30 s busy timeout: {}.",
             self.busy_retries
         );
+        println!();
+        for &(writers, fsyncs, seconds, lines) in &self.journal {
+            if fsyncs > 0 {
+                let n = as_f64(fsyncs);
+                println!(
+                    "The store's journal in the rounds, {writers} writer(s): {fsyncs} fsyncs, \
+                     {:.0} µs each on average, {:.1} lines per fsync.",
+                    seconds / n * 1e6,
+                    lines / n
+                );
+            }
+        }
         println!();
         let w = *cfg.writers.iter().max().unwrap_or(&1);
         let vs = |b: Backend| self.round_median(|r| ratio(r.rate(Backend::Store, w), r.rate(b, w)));

@@ -17,8 +17,15 @@ use serde::{Deserialize, Serialize};
 use crate::model::{AgentRecord, Msg, SessionRecord};
 use crate::StoreError;
 
-/// The format version this crate writes and reads.
+/// The format version of the shard and agents files this crate writes and reads.
 pub(crate) const FORMAT_VERSION: u64 = 1;
+/// The manifest's version this crate writes: 2 since journals are zero-padded (journal format
+/// 2, see `journal_format.rs`), so that a reader of version 1 refuses the directory instead of
+/// misreading its journal. A manifest of version 1 is read as well: its journals are of
+/// version 1, which the journal reader tells apart by their first line.
+pub(crate) const MANIFEST_VERSION: u64 = 2;
+/// The manifest versions this crate reads.
+const MANIFEST_VERSIONS: &[u64] = &[1, 2];
 pub(crate) const MANIFEST: &str = "manifest.json";
 const MANIFEST_FORMAT: &str = "agent-sessions/manifest";
 const SHARD_FORMAT: &str = "agent-sessions/shard";
@@ -55,7 +62,7 @@ impl Manifest {
     ) -> Self {
         Self {
             format: MANIFEST_FORMAT.to_owned(),
-            version: FORMAT_VERSION,
+            version: MANIFEST_VERSION,
             journal,
             last_version,
             shards,
@@ -71,7 +78,7 @@ impl Manifest {
     }
 
     pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Self, StoreError> {
-        let manifest: Manifest = decode_versioned(path, bytes, MANIFEST_FORMAT)?;
+        let manifest: Manifest = decode_versioned(path, bytes, MANIFEST_FORMAT, MANIFEST_VERSIONS)?;
         Ok(manifest)
     }
 }
@@ -126,7 +133,7 @@ pub(crate) fn decode_agents(path: &Path, bytes: &[u8]) -> Result<Vec<AgentRecord
     struct AgentsFile {
         agents: Vec<AgentRecord>,
     }
-    let file: AgentsFile = decode_versioned(path, bytes, AGENTS_FORMAT)?;
+    let file: AgentsFile = decode_versioned(path, bytes, AGENTS_FORMAT, &[FORMAT_VERSION])?;
     Ok(file.agents)
 }
 
@@ -181,16 +188,17 @@ struct ShardFile {
 
 /// Reads a shard file.
 pub(crate) fn decode_shard(path: &Path, bytes: &[u8]) -> Result<Vec<Stored>, StoreError> {
-    let file: ShardFile = decode_versioned(path, bytes, SHARD_FORMAT)?;
+    let file: ShardFile = decode_versioned(path, bytes, SHARD_FORMAT, &[FORMAT_VERSION])?;
     Ok(file.sessions)
 }
 
-/// Decodes a document that has `format` and `version` fields: an unknown version is reported
-/// as such, whatever else the document holds.
+/// Decodes a document that has `format` and `version` fields: a version not in `versions` (the
+/// last is the newest) is reported as such, whatever else the document holds.
 fn decode_versioned<T: serde::de::DeserializeOwned>(
     path: &Path,
     bytes: &[u8],
     format: &str,
+    versions: &[u64],
 ) -> Result<T, StoreError> {
     #[derive(Deserialize)]
     struct Header {
@@ -215,11 +223,11 @@ fn decode_versioned<T: serde::de::DeserializeOwned>(
                 format!("its format is {:?}, not {format:?}", h.format),
             ));
         }
-        if h.version != FORMAT_VERSION {
+        if !versions.contains(&h.version) {
             return Err(StoreError::UnsupportedVersion {
                 path: path.to_path_buf(),
                 found: h.version,
-                supported: FORMAT_VERSION,
+                supported: versions.last().copied().unwrap_or(FORMAT_VERSION),
             });
         }
     }

@@ -12,6 +12,18 @@
 //!
 //! Records and messages arrive already encoded (their bytes are made outside every lock, and
 //! a session's are the cached ones), so the encoders write their bytes as they are.
+//!
+//! Two file layouts, told apart by the first line:
+//!
+//! - **Version 2** (written now): a header line, `{"format":"agent-sessions/journal","version":2}`,
+//!   then the lines, then zero bytes up to the file's length. The file is zero-filled ahead of
+//!   the lines (see `journal.rs`), so appending a line changes no metadata. The log ends at the
+//!   first zero byte where a line would start; everything after it must be zero. A line cut
+//!   short (no newline before the zeros or the end of the file) is a torn tail.
+//! - **Version 1** (no header; written before): the lines, and nothing after the last one.
+//!
+//! JSON lines never hold a raw zero byte (`serde_json` escapes control characters), so a zero
+//! inside a line can only be padding the line never reached.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -165,6 +177,15 @@ impl Line {
     }
 }
 
+/// The journal layout this crate writes (see the module's docs); it reads 1 and 2.
+pub(crate) const JOURNAL_VERSION: u64 = 2;
+const JOURNAL_FORMAT: &str = "agent-sessions/journal";
+
+/// The first line of a journal file of version 2.
+pub(crate) fn header_line() -> Vec<u8> {
+    format!("{{\"format\":\"{JOURNAL_FORMAT}\",\"version\":{JOURNAL_VERSION}}}\n").into_bytes()
+}
+
 /// The name of journal number `n`.
 pub(crate) fn file_name(n: u64) -> String {
     format!("journal-{n:016}.jsonl")
@@ -198,51 +219,126 @@ pub(crate) fn journal_files(dir: &Path, first: u64) -> Result<Vec<(u64, PathBuf)
 /// One journal file's lines, parsed; a torn last line is returned apart.
 pub(crate) struct JournalContents {
     pub(crate) ops: Vec<Op>,
-    /// (line number, byte offset where it starts, its length) of a torn last line.
+    /// (line number, byte offset where it starts, its length) of a torn last line; its length
+    /// counts its bytes up to the padding (version 2) or the end of the file.
     pub(crate) torn: Option<(usize, usize, usize)>,
+    /// The file's layout: 1 (no header, no padding) or 2.
+    pub(crate) version: u64,
+    /// Where the log ends: the byte after its last complete line.
+    pub(crate) end: usize,
 }
 
-/// Reads a journal file. A last line without its newline, or that does not parse, is torn
-/// (allowed only where `may_be_torn`); damage anywhere else is `Corrupt`.
+/// Reads a journal file of either version. A last line without its newline, or that does not
+/// parse, is torn (allowed only where `may_be_torn`); damage anywhere else is `Corrupt`, and
+/// so is a non-zero byte after a version-2 log's end.
 pub(crate) fn read_journal(path: &Path, may_be_torn: bool) -> Result<JournalContents, StoreError> {
     let bytes = fs::read(path).map_err(io_error(path))?;
+    let (version, mut start) = read_header(path, &bytes)?;
+    let padded = version >= 2;
     let mut ops = Vec::new();
-    let mut start = 0;
-    let mut line_no = 0;
+    let mut line_no = usize::from(start > 0);
+    let contents = |ops, torn, end| JournalContents {
+        ops,
+        torn,
+        version,
+        end,
+    };
     while start < bytes.len() {
-        line_no += 1;
-        let end = bytes[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|i| start + i);
-        let line = &bytes[start..end.unwrap_or(bytes.len())];
-        let is_last = end.is_none_or(|e| e + 1 >= bytes.len());
-        let parsed = if end.is_none() {
-            None // no newline: the append never finished
-        } else {
-            Some(serde_json::from_slice::<Op>(line))
-        };
-        match parsed {
-            Some(Ok(op)) => ops.push(op),
-            Some(Err(_)) | None if is_last && may_be_torn => {
-                return Ok(JournalContents {
-                    ops,
-                    torn: Some((line_no, start, bytes.len() - start)),
-                });
-            }
-            Some(Err(e)) => return Err(corrupt_at(path, line_no, e.column(), reason(&e))),
-            None => {
-                return Err(corrupt_at(
-                    path,
-                    line_no,
-                    line.len() + 1,
-                    "the line has no end, but a later journal exists".to_owned(),
-                ))
-            }
+        if padded && bytes[start] == 0 {
+            // The end of the log: only padding may follow.
+            check_zeros(path, &bytes, start, line_no + 1)?;
+            return Ok(contents(ops, None, start));
         }
-        start = end.map_or(bytes.len(), |e| e + 1);
+        line_no += 1;
+        // A line stops at its newline; in version 2, also where the padding begins.
+        let stop = bytes[start..]
+            .iter()
+            .position(|&b| b == b'\n' || (padded && b == 0))
+            .map(|i| start + i);
+        let newline = stop.filter(|&e| bytes[e] == b'\n');
+        let line_end = stop.unwrap_or(bytes.len());
+        let next = newline.map_or(line_end, |e| e + 1);
+        let parsed = newline.map(|_| serde_json::from_slice::<Op>(&bytes[start..line_end]));
+        if let Some(Ok(op)) = parsed {
+            ops.push(op);
+            start = next;
+            continue;
+        }
+        // Torn or damaged: torn only if nothing but padding follows.
+        let is_last = bytes[next..].iter().all(|&b| b == 0) && (padded || next == bytes.len());
+        if is_last && may_be_torn {
+            return Ok(contents(ops, Some((line_no, start, next - start)), start));
+        }
+        return Err(match parsed {
+            Some(Err(e)) => corrupt_at(path, line_no, e.column(), reason(&e)),
+            _ if is_last => corrupt_at(
+                path,
+                line_no,
+                line_end - start + 1,
+                "the line has no end, but a later journal exists".to_owned(),
+            ),
+            _ => corrupt_at(
+                path,
+                line_no,
+                line_end - start + 1,
+                "the line is cut short by zero bytes, and non-zero bytes follow them".to_owned(),
+            ),
+        });
     }
-    Ok(JournalContents { ops, torn: None })
+    Ok(contents(ops, None, bytes.len()))
+}
+
+/// The version of a journal file and where its lines start: a version-2 file starts with
+/// its header line; anything else is version 1, lines from the first byte (a header cut short
+/// by a crash is read as a version-1 torn line, which it is: no line follows an unsynced
+/// header).
+fn read_header(path: &Path, bytes: &[u8]) -> Result<(u64, usize), StoreError> {
+    #[derive(Deserialize)]
+    struct Header {
+        format: String,
+        version: u64,
+    }
+    if !bytes.starts_with(b"{\"format\":") {
+        return Ok((1, 0));
+    }
+    let Some(newline) = bytes.iter().position(|&b| b == b'\n') else {
+        return Ok((1, 0));
+    };
+    let header: Header = serde_json::from_slice(&bytes[..newline])
+        .map_err(|e| corrupt_at(path, 1, e.column(), reason(&e)))?;
+    if header.format != JOURNAL_FORMAT {
+        return Err(corrupt_at(
+            path,
+            1,
+            1,
+            format!("its format is {:?}, not {JOURNAL_FORMAT:?}", header.format),
+        ));
+    }
+    if header.version != JOURNAL_VERSION {
+        return Err(StoreError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: header.version,
+            supported: JOURNAL_VERSION,
+        });
+    }
+    Ok((header.version, newline + 1))
+}
+
+/// Fails unless every byte from `end` on is zero (the padding after a version-2 log).
+fn check_zeros(path: &Path, bytes: &[u8], end: usize, line_no: usize) -> Result<(), StoreError> {
+    match bytes[end..].iter().position(|&b| b != 0) {
+        None => Ok(()),
+        Some(i) => Err(corrupt_at(
+            path,
+            line_no,
+            1,
+            format!(
+                "byte {} is not zero, but the log ended at byte {end} (a zero byte where a line \
+                 would start)",
+                end + i
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub(crate) use format::{
     encode_shard, is_snapshot_file_name, shard_file_name, Manifest, ShardRef, StoredRef, MANIFEST,
 };
 pub use journal::FsyncPolicy;
-pub(crate) use journal::Journal;
+pub(crate) use journal::{Journal, Start as JournalStart};
 pub(crate) use journal_format::{
     agent_del_line, agent_put_line, del_line, journal_files, msg_line, put_line, read_journal, Op,
 };
@@ -83,8 +83,8 @@ pub struct SnapshotReport {
 #[derive(Debug)]
 pub(crate) struct Durable {
     pub(crate) dir: PathBuf,
-    /// Held (locked) for the store's lifetime.
-    _lock: File,
+    /// Dropped before the committer, which holds the other reference: the journal is shut
+    /// down (its filler joined, its padding cut) when the committer has stopped.
     pub(crate) journal: Arc<Journal>,
     /// The thread that commits for async writers, started by the first of them.
     committer: OnceLock<async_commit::Committer>,
@@ -95,6 +95,9 @@ pub(crate) struct Durable {
     /// The last snapshot's view; its lock also serializes snapshots.
     pub(crate) saved: Mutex<Saved>,
     pub(crate) recovery: Recovery,
+    /// Held (locked) for the store's lifetime. Declared last, so dropped last: the next store
+    /// gets the directory only once this one's journal is shut down and no longer writes.
+    _lock: File,
 }
 
 /// What the last snapshot wrote, per shard.
@@ -124,13 +127,13 @@ impl Durable {
     ) -> Self {
         Self {
             dir,
-            _lock: lock,
             journal: Arc::new(journal),
             committer: OnceLock::new(),
             changes,
             agent_changes: AtomicU64::new(agent_changes),
             saved: Mutex::new(saved),
             recovery,
+            _lock: lock,
         }
     }
 }

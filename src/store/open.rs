@@ -12,7 +12,8 @@ use super::{SessionStore, SessionStoreBuilder};
 use crate::model::SessionRecord;
 use crate::persist::{
     self, corrupt_at, cut_file, decode_agents, decode_shard, io_error, journal_files, read_journal,
-    shard_of, Durable, Journal, Manifest, Op, Recovery, Saved, ShardRef, TornTail, MANIFEST,
+    shard_of, Durable, Journal, JournalStart, Manifest, Op, Recovery, Saved, ShardRef, TornTail,
+    MANIFEST,
 };
 use crate::StoreError;
 
@@ -64,8 +65,11 @@ impl SessionStore {
         }
         let first_journal = manifest.as_ref().map_or(0, |m| m.journal);
         let journals = journal_files(dir, first_journal)?;
+        // The last journal's layout version and the end of its log.
+        let mut last = None;
         for (k, (_, path)) in journals.iter().enumerate() {
             let contents = read_journal(path, k + 1 == journals.len())?;
+            last = Some((contents.version, contents.end as u64));
             for op in contents.ops {
                 store.replay(op, path, &mut load)?;
             }
@@ -82,8 +86,15 @@ impl SessionStore {
         // above, after its journal was replayed; temp files of interrupted writes go here).
         load.recovery.temp_files_removed =
             persist::remove_temp_files(dir).map_err(io_error(dir))?;
-        let journal_no = journals.last().map_or(first_journal, |(n, _)| *n);
-        let journal = Journal::open(dir, journal_no, b.fsync)?;
+        // Appends go on in the last journal if it is of version 2 (its lines end at `end`);
+        // after a version-1 journal with lines, in a new one, so that no file mixes layouts.
+        let last_no = journals.last().map_or(first_journal, |(n, _)| *n);
+        let (journal_no, start) = match last {
+            Some((2.., end)) => (last_no, JournalStart::Append { end }),
+            Some((_, end)) if end > 0 => (last_no + 1, JournalStart::New),
+            _ => (last_no, JournalStart::New),
+        };
+        let journal = Journal::open(dir, journal_no, b.fsync, start)?;
 
         store
             .inner
