@@ -485,6 +485,43 @@ pub(crate) fn python_float_repr(x: f64) -> String {
     format!("{sign}{body}")
 }
 
+/// Decodes `bytes` as a request body is decoded ([`parse_cost`], then [`parse_body`]) and
+/// checks what the server relies on; returns whether they decoded. For the fuzz targets
+/// (`fuzz/`), not part of the API.
+///
+/// # Panics
+///
+/// When one of these does not hold for a body that decodes: the cost counted covers a node
+/// for every value and key; the value written back as Python writes it decodes to the same
+/// value; its stored form is JSON that `serde_json` reads back (stored records must reopen).
+#[doc(hidden)]
+pub fn fuzz_body(bytes: &[u8]) -> bool {
+    fn nodes(v: &Json) -> usize {
+        match v {
+            Json::List(items) => 1 + items.iter().map(nodes).sum::<usize>(),
+            Json::Dict(map) => 1 + map.values().map(|v| 1 + nodes(v)).sum::<usize>(),
+            _ => 1,
+        }
+    }
+    let cost = parse_cost(bytes);
+    let Ok(value) = parse_body(bytes) else {
+        return false;
+    };
+    let node = 3 * std::mem::size_of::<Json>() + std::mem::size_of::<serde_json::Value>() + 64;
+    assert!(
+        cost >= nodes(&value).saturating_mul(node),
+        "parse_cost undercounts"
+    );
+    let written = value.to_python_string();
+    assert_eq!(parse(&written).as_ref(), Ok(&value), "{written}");
+    let stored = serde_json::to_string(&value.to_value()).expect("a value encodes");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&stored).is_ok(),
+        "stored form unreadable: {stored}"
+    );
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,6 +68,8 @@ use tokio::net::TcpListener;
 use crate::SessionBackend;
 
 pub use auth::{AuthConfigError, Identity, JwtAuth};
+#[doc(hidden)]
+pub use json::fuzz_body as fuzz_json_body;
 pub use test_server::TestServer;
 pub use version::{AgentScope, UnknownAgentScope};
 
