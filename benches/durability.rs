@@ -347,6 +347,8 @@ struct SnapshotResult {
     full: Calls,
     autosave: Calls,
     load: Calls,
+    /// The parse floor of the same records (see `common::floors::parse_all`).
+    floor_parse: Calls,
     /// Bytes of the files a load reads (manifest and shard files).
     snapshot_bytes: u64,
     /// Shard files in the directory a load reads.
@@ -499,6 +501,7 @@ fn snapshot_part(c: &mut Criterion, cfg: &Config, shards: usize) -> SnapshotResu
             shards_written: 0,
         }
     });
+    let floor_parse = floor_parse(&mut group, &dir, n, snapshot_bytes);
     group.finish();
 
     SnapshotResult {
@@ -508,10 +511,45 @@ fn snapshot_part(c: &mut Criterion, cfg: &Config, shards: usize) -> SnapshotResu
         full,
         autosave,
         load,
+        floor_parse,
         snapshot_bytes,
         snapshot_files,
         pairs,
     }
+}
+
+/// The parse floor of a load: the typed parse of every record's stored bytes, on one thread.
+fn floor_parse(group: &mut Group, dir: &Path, n: usize, snapshot_bytes: u64) -> Calls {
+    let stored = stored_records(dir);
+    assert_eq!(stored.len(), n);
+    bench_measured(group, "floor_parse", || {
+        let started = Instant::now();
+        black_box(common::floors::parse_all(&stored));
+        Measure {
+            time: started.elapsed(),
+            bytes: snapshot_bytes,
+            shards_written: 0,
+        }
+    })
+}
+
+/// Every record's stored bytes in the snapshot of `dir` (its shard files), as a load reads
+/// them.
+fn stored_records(dir: &Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).expect("read the snapshot dir") {
+        let path = entry.expect("a dir entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !name.starts_with("shard-") {
+            continue;
+        }
+        let file: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).expect("read a shard")).expect("a shard");
+        for s in file["sessions"].as_array().expect("the shard's sessions") {
+            out.push(serde_json::to_vec(&s["record"]).expect("a record"));
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1089,15 +1127,22 @@ impl Summary {
         println!();
         println!(
             "| shards | fill (N inserts, `Never`) | first snapshot after fill | full save | \
-             save MB/s | load | load MB/s | snapshot bytes | bytes/session | shard files |"
+             save MB/s | load | load MB/s | parse floor | load ÷ floor | snapshot bytes | \
+             bytes/session | shard files |"
         );
-        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for s in &self.snapshots {
             let save = s.full.median_time();
             let save_bytes = s.full.median_bytes().unwrap_or(s.first.1.bytes_written);
             let load = s.load.median_time();
+            let floor = s.floor_parse.median_time();
+            let ratio = match (load, floor) {
+                (Some(l), Some(f)) => format!("{:.2}×", l.as_secs_f64() / f.as_secs_f64()),
+                _ => "-".into(),
+            };
             println!(
-                "| {} | {:.1} s | {} s ({:.0} MB/s) | {} s | {} | {} s | {} | {} | {:.0} | {} |",
+                "| {} | {:.1} s | {} s ({:.0} MB/s) | {} s | {} | {} s | {} | {} s | {} | {} | \
+                 {:.0} | {} |",
                 s.shards,
                 s.fill_time.as_secs_f64(),
                 secs(Some(s.first.0)),
@@ -1109,6 +1154,8 @@ impl Summary {
                     || "-".into(),
                     |t| format!("{:.0}", mb_per_s(s.snapshot_bytes, t))
                 ),
+                secs(floor),
+                ratio,
                 s.snapshot_bytes,
                 as_f64(s.snapshot_bytes) / as_f64(n as u64),
                 s.snapshot_files,
