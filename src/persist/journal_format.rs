@@ -24,6 +24,12 @@
 //!
 //! JSON lines never hold a raw zero byte (`serde_json` escapes control characters), so a zero
 //! inside a line can only be padding the line never reached.
+//!
+//! Trade-off: a power loss during a group's fsync may leave that group's pages on disk out of
+//! order (a later page written, an earlier one still zeros). The group was not acknowledged,
+//! but its non-zero bytes after zeros read as damage, and `open` refuses the file naming the
+//! line, as it refuses any other damage; a version-1 journal could not show this, its size
+//! being committed only after its data.
 
 use std::fs;
 use std::path::{Path, PathBuf};
