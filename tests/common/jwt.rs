@@ -17,14 +17,16 @@ pub fn now() -> i64 {
     i64::try_from(secs).expect("a clock before 2262")
 }
 
-/// 48 random bytes, as a secret.
+/// 64 random hex digits, as a secret.
 pub fn random_secret() -> Vec<u8> {
-    (0..48).map(|_| rand_byte()).collect()
-}
-
-fn rand_byte() -> u8 {
-    // Good enough for a test key: uuid's v4 generator is random.
-    uuid::Uuid::new_v4().as_bytes()[0]
+    // Hex digits: random, and never a line ending, which the binary strips from the end of
+    // a secret file (a random byte there made a token signed with the whole secret fail).
+    let mut out = Vec::with_capacity(64);
+    while out.len() < 64 {
+        out.extend_from_slice(uuid::Uuid::new_v4().simple().to_string().as_bytes());
+    }
+    out.truncate(64);
+    out
 }
 
 /// A signed token with these claims.
