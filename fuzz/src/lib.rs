@@ -350,8 +350,19 @@ pub fn import(data: &[u8]) {
 /// The cursor decoder: any text decodes or fails cleanly; a decoded cursor displays as text
 /// that decodes to the same cursor (display is canonical), and a list accepts it.
 pub fn cursor(data: &[u8]) {
+    let store = cursor_store();
+    let text = String::from_utf8_lossy(data);
+    if let Ok(c) = Cursor::from_str(&text) {
+        let shown = c.to_string();
+        assert_eq!(Cursor::from_str(&shown).ok().as_ref(), Some(&c), "{shown}");
+        let _ = store.list(&ListQuery::new("u", "a").limit(2).cursor(c));
+    }
+}
+
+/// The store the cursor target lists: five sessions of user `u` with agent `a`, never changed.
+fn cursor_store() -> &'static SessionStore {
     static STORE: OnceLock<SessionStore> = OnceLock::new();
-    let store = STORE.get_or_init(|| {
+    STORE.get_or_init(|| {
         let store = SessionStore::new();
         for i in 0..5 {
             store
@@ -359,11 +370,23 @@ pub fn cursor(data: &[u8]) {
                 .expect("a session");
         }
         store
-    });
-    let text = String::from_utf8_lossy(data);
-    if let Ok(c) = Cursor::from_str(&text) {
-        let shown = c.to_string();
-        assert_eq!(Cursor::from_str(&shown).ok().as_ref(), Some(&c), "{shown}");
-        let _ = store.list(&ListQuery::new("u", "a").limit(2).cursor(c));
+    })
+}
+
+/// Makes what every input of `target` shares (the runtime, the JWT keys, the valid directory,
+/// the cursor target's store) before AFL++'s fork server starts: each child then starts from
+/// it, and its first input covers the same code as its last.
+pub fn warm_up(target: &str) {
+    match target {
+        "router" => {
+            let _ = (runtime(), Mode(1).options());
+        }
+        "store_open" => {
+            let _ = valid_dir();
+        }
+        "cursor" => {
+            let _ = cursor_store();
+        }
+        _ => {}
     }
 }

@@ -3,5 +3,6 @@
 //! cursor FILE`).
 
 fn main() {
+    agent_sessions_fuzz::warm_up("cursor");
     afl::fuzz!(|data: &[u8]| agent_sessions_fuzz::cursor(data));
 }

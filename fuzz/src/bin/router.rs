@@ -3,5 +3,6 @@
 //! (`scripts/fuzz.sh repro router FILE`).
 
 fn main() {
+    agent_sessions_fuzz::warm_up("router");
     afl::fuzz!(|data: &[u8]| agent_sessions_fuzz::router(data));
 }

@@ -8,5 +8,6 @@ fn main() {
         agent_sessions_fuzz::write_store_seeds(std::path::Path::new(&dir)).expect("seeds written");
         return;
     }
+    agent_sessions_fuzz::warm_up("store_open");
     afl::fuzz!(|data: &[u8]| agent_sessions_fuzz::store_open(data));
 }
