@@ -30,11 +30,21 @@ pub(crate) fn encode_json<T: Serialize + ?Sized>(
     value: &T,
     wrapping: usize,
 ) -> Result<Vec<u8>, StoreError> {
+    encode_within(id, value, MAX_JSON_DEPTH + wrapping)
+}
+
+/// The compact JSON of `value`, refused (as `TooDeep` past [`MAX_JSON_DEPTH`]) when it
+/// nests more than `limit` levels.
+fn encode_within<T: Serialize + ?Sized>(
+    id: &str,
+    value: &T,
+    limit: usize,
+) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(1024);
     let too_deep = Cell::new(false);
     let formatter = DepthLimit {
         depth: 0,
-        limit: MAX_JSON_DEPTH + wrapping,
+        limit,
         too_deep: &too_deep,
         marks: None,
     };
@@ -408,29 +418,11 @@ pub(crate) fn check_record_size(
 /// context array are the three levels around it).
 pub(crate) fn encode_context_message(message: &crate::model::Msg) -> Result<Vec<u8>, StoreError> {
     const AROUND: usize = 3;
-    let mut out = Vec::with_capacity(512);
-    let too_deep = Cell::new(false);
-    let formatter = DepthLimit {
-        depth: 0,
-        limit: MAX_JSON_DEPTH + RECORD_WRAPPING - AROUND,
-        too_deep: &too_deep,
-        marks: None,
-    };
-    let result = message.serialize(&mut serde_json::Serializer::with_formatter(
-        &mut out, formatter,
-    ));
-    match result {
-        Ok(()) => Ok(out),
-        Err(_) if too_deep.get() => Err(StoreError::TooDeep {
-            id: message.id.clone(),
-            depth: MAX_JSON_DEPTH + 1,
-            limit: MAX_JSON_DEPTH,
-        }),
-        Err(source) => Err(StoreError::Encode {
-            id: message.id.clone(),
-            source,
-        }),
-    }
+    encode_within(
+        &message.id,
+        message,
+        MAX_JSON_DEPTH + RECORD_WRAPPING - AROUND,
+    )
 }
 
 #[cfg(test)]

@@ -387,13 +387,14 @@ impl SessionStore {
             f(&mut copy);
             check_identity(&current.record, &copy)?;
             copy.updated_at = current.next_updated_at();
-            Entry::encode(
-                copy,
-                self.next_version(),
-                self.inner.max_record_bytes,
-                self.inner.timestamp_format,
-            )
+            self.encode_entry(copy, self.next_version())
         })
+    }
+
+    /// The entry of a new version of a session, encoded with the store's limits and format.
+    fn encode_entry(&self, record: SessionRecord, version: u64) -> Result<Entry, StoreError> {
+        let (max, format) = (self.inner.max_record_bytes, self.inner.timestamp_format);
+        Entry::encode(record, version, max, format)
     }
 
     /// Replaces session `id` by the entry `make` makes from the current one (outside any

@@ -38,12 +38,7 @@ impl SessionStore {
             let mut copy = SessionRecord::clone(&current.record);
             copy.state = state.clone();
             copy.updated_at = current.next_updated_at();
-            Entry::encode(
-                copy,
-                self.next_version(),
-                self.inner.max_record_bytes,
-                self.inner.timestamp_format,
-            )
+            self.encode_entry(copy, self.next_version())
         })
     }
 
@@ -84,8 +79,7 @@ impl SessionStore {
             copy.updated_at = current.next_updated_at();
             let version = self.next_version();
             let Some(marks) = current.marks else {
-                let format = self.inner.timestamp_format;
-                return Entry::encode(copy, version, self.inner.max_record_bytes, format);
+                return self.encode_entry(copy, version);
             };
             let updated_at = format!("\"{}\"", copy.timestamp_format.format(&copy.updated_at));
             let (json, marks) =
