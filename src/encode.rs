@@ -51,8 +51,18 @@ fn encode_within<T: Serialize + ?Sized>(
     let result = value.serialize(&mut serde_json::Serializer::with_formatter(
         &mut out, formatter,
     ));
+    encoded(id, result, &too_deep).map(|()| out)
+}
+
+/// The outcome of a serialization through [`DepthLimit`] as the store reports it: `TooDeep`
+/// when the formatter stopped it for its depth, else `Encode` with serde's error.
+fn encoded(
+    id: &str,
+    result: Result<(), serde_json::Error>,
+    too_deep: &Cell<bool>,
+) -> Result<(), StoreError> {
     match result {
-        Ok(()) => Ok(out),
+        Ok(()) => Ok(()),
         Err(_) if too_deep.get() => Err(StoreError::TooDeep {
             id: id.to_owned(),
             depth: MAX_JSON_DEPTH + 1,
@@ -377,22 +387,7 @@ pub(crate) fn encode_record_marked(
         &mut out, formatter,
     ));
     let json = out.out;
-    match result {
-        Ok(()) => {}
-        Err(_) if too_deep.get() => {
-            return Err(StoreError::TooDeep {
-                id: record.id.clone(),
-                depth: MAX_JSON_DEPTH + 1,
-                limit: MAX_JSON_DEPTH,
-            })
-        }
-        Err(source) => {
-            return Err(StoreError::Encode {
-                id: record.id.clone(),
-                source,
-            })
-        }
-    }
+    encoded(&record.id, result, &too_deep)?;
     check_record_size(&record.id, json.len(), max_record_bytes)?;
     Ok((json, marks.marks()))
 }
