@@ -347,7 +347,6 @@ impl Formatter for DepthLimit<'_, '_> {
 /// The limit counts from inside the record: what a client sets (a `chat_model_config` in a
 /// request body nested up to [`MAX_JSON_DEPTH`] levels) sits one level deeper in the record,
 /// under `config`, and is still stored.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))] // the Redis backend's
 pub(crate) fn encode_record(
     record: &SessionRecord,
     max_record_bytes: usize,

@@ -44,6 +44,10 @@ pub(crate) struct Manifest {
     /// The file of registered agents, if any are.
     #[serde(default)]
     pub(crate) agents: Option<String>,
+    /// The fingerprint of the encoder that wrote the shards' records (`fingerprint.rs`);
+    /// absent in manifests written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) records: Option<u64>,
 }
 
 /// A shard's file in the manifest; `None` for a shard without sessions.
@@ -51,6 +55,9 @@ pub(crate) struct Manifest {
 pub(crate) struct ShardRef {
     pub(crate) file: Option<String>,
     pub(crate) sessions: usize,
+    /// The file's checksum (`fingerprint::checksum`) as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) xxh3: Option<u64>,
 }
 
 impl Manifest {
@@ -59,6 +66,7 @@ impl Manifest {
         last_version: u64,
         shards: Vec<ShardRef>,
         agents: Option<String>,
+        records: Option<u64>,
     ) -> Self {
         Self {
             format: MANIFEST_FORMAT.to_owned(),
@@ -67,6 +75,7 @@ impl Manifest {
             last_version,
             shards,
             agents,
+            records,
         }
     }
 
@@ -190,6 +199,57 @@ struct ShardFile {
 pub(crate) fn decode_shard(path: &Path, bytes: &[u8]) -> Result<Vec<Stored>, StoreError> {
     let file: ShardFile = decode_versioned(path, bytes, SHARD_FORMAT, &[FORMAT_VERSION])?;
     Ok(file.sessions)
+}
+
+/// Reads a shard file as [`encode_shard`] writes it, with each record's exact bytes beside
+/// it; `None` when the file is laid out in any other way, or does not parse (for
+/// [`decode_shard`] to read, or to report).
+///
+/// One pass: each record is parsed where it stands and its end found by the parser, rather
+/// than read as a raw value first and parsed from that.
+pub(crate) fn decode_shard_keeping_bytes(bytes: &[u8]) -> Option<Vec<(Stored, &[u8])>> {
+    let head =
+        format!("{{\"format\":\"{SHARD_FORMAT}\",\"version\":{FORMAT_VERSION},\"sessions\":[");
+    let mut rest = bytes.strip_prefix(head.as_bytes())?;
+    let mut sessions = Vec::new();
+    let mut separator: &[u8] = b"\n";
+    loop {
+        if let Some(after) = rest.strip_prefix(b"\n]}\n") {
+            return after.is_empty().then_some(sessions);
+        }
+        rest = rest
+            .strip_prefix(separator)?
+            .strip_prefix(b"{\"version\":")?;
+        separator = b",\n";
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let version = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+        rest = rest[digits..].strip_prefix(b",\"record\":")?;
+        let (record, len) = one_value(rest)?;
+        let json = &rest[..len];
+        rest = &rest[len..];
+        let messages = match rest.strip_prefix(b",\"messages\":") {
+            Some(after) => {
+                let (messages, len) = one_value(after)?;
+                rest = &after[len..];
+                messages
+            }
+            None => Vec::new(),
+        };
+        rest = rest.strip_prefix(b"}")?;
+        let stored = Stored {
+            version,
+            record,
+            messages,
+        };
+        sessions.push((stored, json));
+    }
+}
+
+/// The JSON value at the start of `bytes`, and how many bytes it took.
+fn one_value<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<(T, usize)> {
+    let mut values = serde_json::Deserializer::from_slice(bytes).into_iter();
+    let value = values.next()?.ok()?;
+    Some((value, values.byte_offset()))
 }
 
 /// Decodes a document that has `format` and `version` fields: a version not in `versions` (the

@@ -3,6 +3,7 @@
 
 mod async_commit;
 mod files;
+mod fingerprint;
 mod format;
 mod journal;
 mod journal_format;
@@ -22,9 +23,11 @@ pub(crate) use files::{
     cut_file, io_error, remove_replaced_files, remove_temp_files, split_path, sync_dir,
     write_atomic, write_renamed,
 };
+pub(crate) use fingerprint::{checksum, encoder_fingerprint};
 pub(crate) use format::{
-    agents_file_name, corrupt, corrupt_at, decode_agents, decode_shard, encode_agents,
-    encode_shard, is_snapshot_file_name, shard_file_name, Manifest, ShardRef, StoredRef, MANIFEST,
+    agents_file_name, corrupt, corrupt_at, decode_agents, decode_shard, decode_shard_keeping_bytes,
+    encode_agents, encode_shard, is_snapshot_file_name, shard_file_name, Manifest, ShardRef,
+    Stored, StoredRef, MANIFEST,
 };
 pub use journal::FsyncPolicy;
 pub(crate) use journal::{Journal, Start as JournalStart};
@@ -46,6 +49,11 @@ pub(crate) use journal_format::{
 pub struct Recovery {
     /// Sessions read from the snapshot.
     pub snapshot_sessions: usize,
+    /// Of those, the ones encoded again because their stored bytes could not be served as
+    /// they are: their shard file was written by a crate version whose encoder writes
+    /// records differently, or with the other [`TimestampFormat`](crate::model::TimestampFormat),
+    /// or was changed after it was written. The next snapshot writes their shards anew.
+    pub snapshot_sessions_reencoded: usize,
     /// Journal lines replayed over it.
     pub journal_ops: usize,
     /// A last journal line cut short by a crash, which was dropped.

@@ -39,6 +39,24 @@ impl Entry {
         })
     }
 
+    /// A version loaded with its stored JSON, which this encoder wrote for `record` in
+    /// `format` (see `persist::fingerprint`): kept as the cached JSON, not encoded again.
+    /// Without marks, the first append takes the plain path.
+    pub(crate) fn kept(
+        mut record: SessionRecord,
+        version: u64,
+        json: &[u8],
+        format: TimestampFormat,
+    ) -> Self {
+        record.timestamp_format = format;
+        Self {
+            record: Arc::new(record),
+            json: Arc::from(json),
+            version,
+            marks: None,
+        }
+    }
+
     /// The record with its version, as the store answers them.
     pub(crate) fn versioned(&self) -> Versioned {
         Versioned {

@@ -11,9 +11,9 @@ use super::entry::Entry;
 use super::{SessionStore, SessionStoreBuilder};
 use crate::model::SessionRecord;
 use crate::persist::{
-    self, corrupt_at, cut_file, decode_agents, decode_shard, io_error, journal_files, read_journal,
-    shard_of, Durable, Journal, JournalStart, Manifest, Op, Recovery, Saved, ShardRef, TornTail,
-    MANIFEST,
+    self, corrupt_at, cut_file, decode_agents, decode_shard, decode_shard_keeping_bytes,
+    encoder_fingerprint, io_error, journal_files, read_journal, shard_of, Durable, Journal,
+    JournalStart, Manifest, Op, Recovery, Saved, ShardRef, Stored, TornTail, MANIFEST,
 };
 use crate::StoreError;
 
@@ -138,7 +138,19 @@ impl SessionStore {
                 load.files[i] = Some(shard.clone());
             }
         }
-        let files: Vec<&str> = m.shards.iter().filter_map(|s| s.file.as_deref()).collect();
+        // Records whose bytes are served as stored (see `persist::fingerprint`): written by
+        // this encoder in this store's timestamp format, in a file unchanged since.
+        let same_encoder =
+            m.records.is_some() && m.records == encoder_fingerprint(self.inner.timestamp_format);
+        let files: Vec<(usize, &str, Option<u64>)> = m
+            .shards
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let checksum = s.xxh3.filter(|_| same_encoder);
+                Some((i, s.file.as_deref()?, checksum))
+            })
+            .collect();
         let threads = std::thread::available_parallelism()
             .map_or(1, std::num::NonZero::get)
             .min(files.len());
@@ -150,8 +162,10 @@ impl SessionStore {
                         let mut done = Vec::new();
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(file) = files.get(i) else { break };
-                            let result = self.load_shard(dir, file);
+                            let Some(&(_, file, checksum)) = files.get(i) else {
+                                break;
+                            };
+                            let result = self.load_shard(dir, file, checksum);
                             let failed = result.is_err();
                             done.push((i, result));
                             if failed {
@@ -168,10 +182,15 @@ impl SessionStore {
                 .collect()
         });
         loaded.sort_by_key(|(i, _)| *i);
-        for (_, result) in loaded {
-            let (last_version, sessions) = result?;
-            load.last_version = load.last_version.max(last_version);
-            load.recovery.snapshot_sessions += sessions;
+        for (i, result) in loaded {
+            let (shard, loaded) = (files[i].0, result?);
+            load.last_version = load.last_version.max(loaded.last_version);
+            load.recovery.snapshot_sessions += loaded.sessions;
+            load.recovery.snapshot_sessions_reencoded += loaded.reencoded;
+            // Written anew by the next snapshot, with bytes that can be kept.
+            if loaded.reencoded > 0 {
+                load.dirty[shard] = true;
+            }
         }
         if !same_layout {
             load.dirty.fill(true);
@@ -186,27 +205,54 @@ impl SessionStore {
         Ok(())
     }
 
-    /// Loads one shard file; returns its largest version and how many sessions it held.
-    fn load_shard(&self, dir: &Path, file: &str) -> ShardLoad {
+    /// Loads one shard file. Its records' stored bytes become their cached JSON if the file's
+    /// checksum is `checksum` (given only when the same encoder wrote it); otherwise each
+    /// record is encoded again.
+    fn load_shard(&self, dir: &Path, file: &str, checksum: Option<u64>) -> ShardLoad {
         let path = dir.join(file);
         let bytes = read_named(file, dir)?;
-        let mut last_version = 0;
-        let mut sessions = 0;
-        for stored in decode_shard(&path, &bytes)? {
-            last_version = last_version.max(stored.version);
-            let (user, agent, id) = (
-                stored.record.user_id.clone(),
-                stored.record.agent_id.clone(),
-                stored.record.id.clone(),
-            );
-            self.load_put(stored.version, stored.record)
-                .map_err(|e| corrupt_at(&path, 0, 0, e.to_string()))?;
-            for (i, m) in stored.messages.into_iter().enumerate() {
-                self.load_msg(&user, &agent, &id, i, m);
+        let kept = checksum
+            .filter(|&sum| persist::checksum(&bytes) == sum)
+            .and_then(|_| decode_shard_keeping_bytes(&bytes));
+        let mut loaded = LoadedShard::default();
+        match kept {
+            Some(sessions) => {
+                for (stored, json) in sessions {
+                    self.load_stored(&path, stored, Some(json), &mut loaded)?;
+                }
             }
-            sessions += 1;
+            None => {
+                for stored in decode_shard(&path, &bytes)? {
+                    self.load_stored(&path, stored, None, &mut loaded)?;
+                }
+            }
         }
-        Ok((last_version, sessions))
+        Ok(loaded)
+    }
+
+    /// Puts one session of shard file `path` in place, with its message history.
+    fn load_stored(
+        &self,
+        path: &Path,
+        stored: Stored,
+        json: Option<&[u8]>,
+        loaded: &mut LoadedShard,
+    ) -> Result<(), StoreError> {
+        loaded.last_version = loaded.last_version.max(stored.version);
+        let (user, agent, id) = (
+            stored.record.user_id.clone(),
+            stored.record.agent_id.clone(),
+            stored.record.id.clone(),
+        );
+        let kept = self
+            .load_put(stored.version, stored.record, json)
+            .map_err(|e| corrupt_at(path, 0, 0, e.to_string()))?;
+        for (i, m) in stored.messages.into_iter().enumerate() {
+            self.load_msg(&user, &agent, &id, i, m);
+        }
+        loaded.sessions += 1;
+        loaded.reencoded += usize::from(!kept);
+        Ok(())
     }
 
     /// Applies one journal line of `path`.
@@ -216,7 +262,7 @@ impl SessionStore {
             Op::Put { version, record } => {
                 load.last_version = load.last_version.max(version);
                 load.dirty[shard_of(&record.user_id, &record.agent_id, shards)] = true;
-                self.load_put(version, *record)
+                self.load_put(version, *record, None)
                     .map_err(|e| corrupt_at(path, 0, 0, e.to_string()))?;
             }
             Op::Del {
@@ -261,17 +307,26 @@ impl SessionStore {
     }
 
     /// Puts a loaded session in place, replacing any with its id (whose message history
-    /// stays, as an update keeps it), without journaling.
-    fn load_put(&self, version: u64, mut record: SessionRecord) -> Result<(), StoreError> {
+    /// stays, as an update keeps it), without journaling. `json` is the record's stored
+    /// bytes when they may be served as they are; returns whether they were.
+    fn load_put(
+        &self,
+        version: u64,
+        mut record: SessionRecord,
+        json: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
         self.check_ids(&record.user_id, &record.agent_id, &record.id)?;
-        record.created_at = crate::model::truncate_micros(record.created_at);
-        record.updated_at = crate::model::truncate_micros(record.updated_at);
-        let entry = Arc::new(Entry::encode(
-            record,
-            version,
-            usize::MAX,
-            self.inner.timestamp_format,
-        )?);
+        let (created_at, updated_at) = (record.created_at, record.updated_at);
+        record.created_at = crate::model::truncate_micros(created_at);
+        record.updated_at = crate::model::truncate_micros(updated_at);
+        let format = self.inner.timestamp_format;
+        // This encoder never writes a timestamp finer than microseconds.
+        let exact = record.created_at == created_at && record.updated_at == updated_at;
+        let (entry, kept) = match json.filter(|_| exact) {
+            Some(json) => (Entry::kept(record, version, json, format), true),
+            None => (Entry::encode(record, version, usize::MAX, format)?, false),
+        };
+        let entry = Arc::new(entry);
         let part = self.partition_or_create(&entry.record.user_id, &entry.record.agent_id);
         let mut data = part.data.write();
         if data.by_id.contains_key(entry.id()) {
@@ -280,7 +335,7 @@ impl SessionStore {
             data.insert(entry);
             self.inner.len.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(())
+        Ok(kept)
     }
 
     /// Removes loaded sessions, without journaling.
@@ -334,10 +389,21 @@ fn read_named(name: &str, dir: &Path) -> Result<Vec<u8>, StoreError> {
     }
 }
 
-/// What loading a directory gathers before the store becomes durable.
-/// What loading a shard gave: its largest version and how many sessions it held.
-type ShardLoad = Result<(u64, usize), StoreError>;
+/// What loading a shard gave.
+type ShardLoad = Result<LoadedShard, StoreError>;
 
+/// What loading a shard file found.
+#[derive(Default)]
+struct LoadedShard {
+    /// Its largest version.
+    last_version: u64,
+    /// How many sessions it held.
+    sessions: usize,
+    /// How many of them were encoded again (their stored bytes not kept).
+    reencoded: usize,
+}
+
+/// What loading a directory gathers before the store becomes durable.
 struct Load {
     /// Shards that differ from their snapshot file.
     dirty: Vec<bool>,

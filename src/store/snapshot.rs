@@ -9,9 +9,9 @@ use super::entry::Entry;
 use super::{Inner, SessionStore};
 use crate::model::{AgentRecord, Msg};
 use crate::persist::{
-    agents_file_name, encode_agents, encode_shard, io_error, remove_replaced_files,
-    shard_file_name, sync_dir, write_atomic, write_renamed, Manifest, ShardRef, SnapshotReport,
-    StoredRef, MANIFEST,
+    agents_file_name, checksum, encode_agents, encode_shard, encoder_fingerprint, io_error,
+    remove_replaced_files, shard_file_name, sync_dir, write_atomic, write_renamed, Manifest,
+    ShardRef, SnapshotReport, StoredRef, MANIFEST,
 };
 use crate::StoreError;
 
@@ -117,6 +117,7 @@ impl Inner {
                 refs.push(ShardRef {
                     file: None,
                     sessions: 0,
+                    xxh3: None,
                 });
                 continue;
             }
@@ -132,6 +133,7 @@ impl Inner {
             refs.push(ShardRef {
                 file: Some(name),
                 sessions: entries.len(),
+                xxh3: Some(checksum(&bytes)),
             });
         }
         let agent_count = durable.agent_changes.load(Ordering::Relaxed);
@@ -143,7 +145,8 @@ impl Inner {
         // One directory fsync makes every file's rename durable, before the manifest that
         // names them.
         sync_dir(&durable.dir).map_err(io_error(&durable.dir))?;
-        let manifest = Manifest::new(journal_no, last_version, refs, agents_file);
+        let records = encoder_fingerprint(self.timestamp_format);
+        let manifest = Manifest::new(journal_no, last_version, refs, agents_file, records);
         let bytes = manifest.encode();
         write_atomic(&durable.dir, MANIFEST, &bytes)?;
         report.bytes_written += bytes.len() as u64;
