@@ -485,24 +485,7 @@ fn snapshot_part(c: &mut Criterion, cfg: &Config, shards: usize) -> SnapshotResu
 
     group.throughput(Throughput::Bytes(snapshot_bytes));
     let load = bench_measured(&mut group, "load", || {
-        let started = Instant::now();
-        let loaded = SessionStore::builder()
-            .autosave(None)
-            .snapshot_shards(shards)
-            .open(&dir)
-            .expect("open the snapshot");
-        let time = started.elapsed();
-        assert_eq!(loaded.len(), n);
-        let recovery = loaded.recovery().expect("a durable store");
-        assert_eq!(recovery.journal_ops, 0);
-        // Every record's stored bytes were served as they are, not encoded again.
-        assert_eq!(recovery.snapshot_sessions_reencoded, 0);
-        drop(black_box(loaded)); // not timed
-        Measure {
-            time,
-            bytes: snapshot_bytes,
-            shards_written: 0,
-        }
+        timed_load(&dir, shards, n, snapshot_bytes)
     });
     let floor_parse = floor_parse(&mut group, &dir, n, snapshot_bytes);
     group.finish();
@@ -518,6 +501,28 @@ fn snapshot_part(c: &mut Criterion, cfg: &Config, shards: usize) -> SnapshotResu
         snapshot_bytes,
         snapshot_files,
         pairs,
+    }
+}
+
+/// One `open` of the snapshot in `dir` (N sessions, no journal), timed.
+fn timed_load(dir: &Path, shards: usize, n: usize, snapshot_bytes: u64) -> Measure {
+    let started = Instant::now();
+    let loaded = SessionStore::builder()
+        .autosave(None)
+        .snapshot_shards(shards)
+        .open(dir)
+        .expect("open the snapshot");
+    let time = started.elapsed();
+    assert_eq!(loaded.len(), n);
+    let recovery = loaded.recovery().expect("a durable store");
+    assert_eq!(recovery.journal_ops, 0);
+    // Every record's stored bytes were served as they are, not encoded again.
+    assert_eq!(recovery.snapshot_sessions_reencoded, 0);
+    drop(black_box(loaded)); // not timed
+    Measure {
+        time,
+        bytes: snapshot_bytes,
+        shards_written: 0,
     }
 }
 

@@ -1,4 +1,5 @@
-//! Nothing acknowledged is lost to SIGKILL: a child process writes through a durable store
+//! Nothing acknowledged is lost to SIGKILL: a child process writes (creates, renames, appends
+//! to a context, deletes) through a durable store
 //! (`FsyncPolicy::Always`, autosaving all the while) and prints each write once it returns;
 //! the test kills it at random moments, reopens the directory and checks every acknowledged
 //! write is there and the store is consistent.
@@ -12,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use agent_sessions::model::{ContentBlock, Msg, Role};
 use agent_sessions::{FsyncPolicy, ListQuery, NewSession, SessionStore};
 
 const CHILD_DIR: &str = "AGENT_SESSIONS_CRASH_CHILD_DIR";
@@ -52,6 +54,13 @@ enum Step {
         user: String,
         agent: String,
     },
+    /// `append_context` of one message whose text is `text`.
+    Append {
+        id: String,
+        user: String,
+        agent: String,
+        text: String,
+    },
 }
 
 fn scope(idx: usize) -> (String, String) {
@@ -68,11 +77,17 @@ fn step(i: usize) -> Step {
     let id = format!("s{target}");
     match i % 4 {
         0 | 1 => Step::Create { id, user, agent },
-        2 => Step::Rename {
+        2 if (i / 4) % 2 == 0 => Step::Rename {
             id,
             user,
             agent,
             name: format!("r{i}"),
+        },
+        2 => Step::Append {
+            id,
+            user,
+            agent,
+            text: format!("m{i}"),
         },
         _ => Step::Delete { id, user, agent },
     }
@@ -98,31 +113,50 @@ fn apply(store: &SessionStore, s: &Step) {
         Step::Delete { id, user, agent } => {
             store.delete(user, agent, id).unwrap();
         }
+        Step::Append {
+            id,
+            user,
+            agent,
+            text,
+        } => {
+            let msg = Msg::new("user", Role::User, vec![ContentBlock::text(text.clone())]);
+            store.append_context(user, agent, id, [msg]).unwrap();
+        }
     }
 }
 
-/// id -> name after the first `n` steps.
-fn model(n: usize) -> BTreeMap<String, String> {
+/// What the test checks of a session: its name and its context's texts.
+type Seen = (String, Vec<String>);
+
+/// id -> name and context after the first `n` steps.
+fn model(n: usize) -> BTreeMap<String, Seen> {
     let mut m = BTreeMap::new();
     for i in 0..n {
         match step(i) {
             Step::Create { id, .. } => {
                 let name = format!("c{id}");
-                m.insert(id, name);
+                m.insert(id, (name, Vec::new()));
             }
             Step::Rename { id, name, .. } => {
-                m.insert(id, name);
+                m.get_mut(&id).expect("renamed after its create").0 = name;
             }
             Step::Delete { id, .. } => {
                 m.remove(&id);
+            }
+            Step::Append { id, text, .. } => {
+                m.get_mut(&id)
+                    .expect("appended after its create")
+                    .1
+                    .push(text);
             }
         }
     }
     m
 }
 
-/// id -> name of the sequence's sessions in the store, checking consistency on the way.
-fn recovered(store: &SessionStore) -> BTreeMap<String, String> {
+/// id -> name and context of the sequence's sessions in the store, checking consistency on
+/// the way.
+fn recovered(store: &SessionStore) -> BTreeMap<String, Seen> {
     let mut m = BTreeMap::new();
     let mut counted = 0;
     for u in 0..3 {
@@ -138,7 +172,8 @@ fn recovered(store: &SessionStore) -> BTreeMap<String, String> {
             counted += page.total;
             for s in &page.sessions {
                 assert_eq!((&s.user_id, &s.agent_id), (&user, &agent));
-                m.insert(s.id.clone(), s.config.name.clone());
+                let context = s.state.context.iter().map(|m| m.text()).collect();
+                m.insert(s.id.clone(), (s.config.name.clone(), context));
             }
         }
     }

@@ -279,6 +279,12 @@ fn valid_dir() -> &'static Vec<(String, Vec<u8>)> {
             .update("u", &agent.id, "s1", |r| r.config.name = "renamed".into())
             .unwrap();
         store.delete("u", &agent.id, "s2").unwrap();
+        let msg = agent_sessions::model::Msg::new(
+            "user",
+            agent_sessions::model::Role::User,
+            vec![agent_sessions::model::ContentBlock::text("hi")],
+        );
+        store.append_context("u", &agent.id, "s3", [msg]).unwrap();
         store.create(NewSession::new("u", "b").id("after")).unwrap();
         drop(store);
         files_of(dir.path())

@@ -254,3 +254,121 @@ fn a_refused_append_changes_nothing() {
     let missing = store.append_context("u", "a", "nope", [message("m".into(), false)]);
     assert!(matches!(missing, Err(StoreError::NotFound { .. })));
 }
+
+/// The journal files of `dir`, oldest first.
+fn journals(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("journal-")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The lines of a journal file (its header included), without its zero padding.
+fn lines_of(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.trim_end_matches('\0')
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn big_case() -> Case {
+    Case {
+        template: 0,
+        name: "the name".into(),
+        context: (0..200).map(|i| format!("message {i}")).collect(),
+        record_extra: vec![],
+        state_extra: vec![],
+        naive: false,
+        appends: vec![],
+        forced: None,
+    }
+}
+
+#[test]
+fn an_append_journals_its_messages_not_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SessionStore::open(dir.path()).unwrap();
+    store.insert(record_of(&big_case(), &templates())).unwrap();
+    let before = store.get_versioned("u", "a", "s").unwrap();
+    let after = store
+        .append_context("u", "a", "s", [message("the new one".into(), true)])
+        .unwrap();
+    let record_bytes = store.get_json("u", "a", "s").unwrap().len();
+    let lines = lines_of(journals(dir.path()).last().unwrap());
+    let line = lines.last().unwrap();
+    let op: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(op["op"], "ctx");
+    assert_eq!(op["base"], before.version);
+    assert_eq!(op["version"], after.version);
+    assert_eq!(op["messages"].as_array().unwrap().len(), 1);
+    assert!(
+        line.len() < 1024 && record_bytes > 20 * 1024,
+        "a {}-byte line for a {record_bytes}-byte record",
+        line.len()
+    );
+    drop(store);
+    let reopened = SessionStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.get_versioned("u", "a", "s").unwrap(), after);
+    assert_eq!(
+        reopened.get_json("u", "a", "s").unwrap(),
+        serde_json::to_vec(&*after.record).unwrap()
+    );
+}
+
+#[test]
+fn an_append_already_in_the_snapshot_is_not_replayed_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SessionStore::open(dir.path()).unwrap();
+    store.insert(record_of(&big_case(), &templates())).unwrap();
+    store.snapshot().unwrap();
+    let after = store
+        .append_context("u", "a", "s", [message("once".into(), false)])
+        .unwrap();
+    let ctx = lines_of(journals(dir.path()).last().unwrap())
+        .pop()
+        .unwrap();
+    // A snapshot that already holds the append, with its line still in the journal after
+    // it: what a snapshot racing the append can leave.
+    store.snapshot().unwrap();
+    drop(store);
+    let journal = journals(dir.path()).pop().unwrap();
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes.truncate(bytes.iter().rposition(|&b| b == b'\n').unwrap() + 1);
+    bytes.extend_from_slice(ctx.as_bytes());
+    bytes.push(b'\n');
+    std::fs::write(&journal, &bytes).unwrap();
+
+    let reopened = SessionStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.recovery().unwrap().journal_ops, 1);
+    assert_eq!(reopened.get_versioned("u", "a", "s").unwrap(), after);
+    drop(reopened);
+
+    // A line that appends to a version the session never had is damage.
+    let wrong = ctx.replace(
+        &format!("\"base\":{}", after.version - 1),
+        &format!("\"base\":{}", after.version + 5),
+    );
+    let wrong = wrong.replace(
+        &format!("\"version\":{}", after.version),
+        &format!("\"version\":{}", after.version + 6),
+    );
+    assert_ne!(wrong, ctx);
+    let journal = journals(dir.path()).pop().unwrap();
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes.truncate(bytes.iter().rposition(|&b| b == b'\n').unwrap() + 1);
+    bytes.extend_from_slice(wrong.as_bytes());
+    bytes.push(b'\n');
+    std::fs::write(&journal, &bytes).unwrap();
+    let err = SessionStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("appends to version"), "{err}");
+}

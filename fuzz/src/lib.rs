@@ -204,7 +204,8 @@ fn short_numbers(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The files of a small valid store directory, made once: manifest, two shards, agents, and
-/// a journal after the snapshot (an update, a delete, a create, a message), by name.
+/// a journal after the snapshot (an update, a delete, an append, a create, a message), by
+/// name.
 pub fn valid_dir() -> &'static [(String, Vec<u8>)] {
     static FILES: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
     FILES.get_or_init(|| {
@@ -233,6 +234,9 @@ pub fn valid_dir() -> &'static [(String, Vec<u8>)] {
             .update("u", &agent.id, "s1", |r| r.config.name = "renamed".into())
             .expect("an update");
         store.delete("u", &agent.id, "s2").expect("a delete");
+        store
+            .append_context("u", &agent.id, "s3", [msg()])
+            .expect("an append");
         store
             .create(NewSession::new("u", "b").id("after"))
             .expect("a session");

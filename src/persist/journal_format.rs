@@ -6,6 +6,7 @@
 //! {"op":"put","version":7,"record":{…}}
 //! {"op":"del","user_id":"u","agent_id":"a","ids":["s1","s2"]}
 //! {"op":"msg","user_id":"u","agent_id":"a","session_id":"s1","index":0,"message":{…}}
+//! {"op":"ctx","user_id":"u","agent_id":"a","session_id":"s1","base":7,"version":9,"updated_at":"…","messages":[{…}]}
 //! {"op":"agent_put","record":{…}}
 //! {"op":"agent_del","user_id":"u","ids":["a1"]}
 //! ```
@@ -64,6 +65,20 @@ pub(crate) enum Op {
         index: usize,
         message: Box<Msg>,
     },
+    /// Messages appended to a session's `state.context` (`SessionStore::append_context`):
+    /// version `base` became `version`, with `updated_at` (as the record writes it). The
+    /// record is not repeated, so an append's line does not grow with the context. Replayed
+    /// only over version `base`; a session already at `version` or later (a snapshot taken
+    /// after the line was written) is left as it is.
+    Ctx {
+        user_id: String,
+        agent_id: String,
+        session_id: String,
+        base: u64,
+        version: u64,
+        updated_at: String,
+        messages: Vec<Msg>,
+    },
     /// The registered agent, in full, as it now is.
     AgentPut { record: Box<AgentRecord> },
     /// These agents of a user are no longer registered.
@@ -105,6 +120,25 @@ pub(crate) fn msg_line(
         .string("session_id", session_id)
         .number("index", index as u64)
         .raw("message", message_json)
+        .end()
+}
+
+/// The `ctx` line of messages appended to a session's `state.context`, from each message's
+/// JSON; `updated_at` as the record writes it.
+pub(crate) fn ctx_line(
+    (user_id, agent_id, session_id): (&str, &str, &str),
+    (base, version): (u64, u64),
+    updated_at: &str,
+    messages_json: &[Vec<u8>],
+) -> Vec<u8> {
+    Line::new("ctx")
+        .string("user_id", user_id)
+        .string("agent_id", agent_id)
+        .string("session_id", session_id)
+        .number("base", base)
+        .number("version", version)
+        .string("updated_at", updated_at)
+        .raw_list("messages", messages_json)
         .end()
 }
 
@@ -174,6 +208,20 @@ impl Line {
     fn raw(mut self, key: &str, json: &[u8]) -> Self {
         self.key(key);
         self.0.extend_from_slice(json);
+        self
+    }
+
+    /// A list of values already encoded as JSON.
+    fn raw_list(mut self, key: &str, items: &[Vec<u8>]) -> Self {
+        self.key(key);
+        self.0.push(b'[');
+        for (i, json) in items.iter().enumerate() {
+            if i > 0 {
+                self.0.push(b',');
+            }
+            self.0.extend_from_slice(json);
+        }
+        self.0.push(b']');
         self
     }
 
@@ -412,6 +460,30 @@ mod tests {
             message: Box::new(message),
         };
         assert_eq!(parse(&line), expected);
+    }
+
+    #[test]
+    fn ctx_parses_back() {
+        let first = Msg::new("user", Role::User, vec![ContentBlock::text("hi \"there\"")]);
+        let second = Msg::new("bot", Role::Assistant, vec![ContentBlock::text("é\n")]);
+        let json: Vec<Vec<u8>> = [&first, &second]
+            .iter()
+            .map(|m| serde_json::to_vec(m).unwrap())
+            .collect();
+        let at = "2026-01-02T03:04:05.123456Z";
+        let line = ctx_line((USER, AGENT, "s\\1"), (3, u64::MAX), at, &json);
+        let expected = Op::Ctx {
+            user_id: USER.into(),
+            agent_id: AGENT.into(),
+            session_id: "s\\1".into(),
+            base: 3,
+            version: u64::MAX,
+            updated_at: at.into(),
+            messages: vec![first, second],
+        };
+        assert_eq!(parse(&line), expected);
+        let none = ctx_line((USER, AGENT, "s"), (1, 2), at, &[]);
+        assert!(matches!(parse(&none), Op::Ctx { messages, .. } if messages.is_empty()));
     }
 
     #[test]

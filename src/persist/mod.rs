@@ -32,7 +32,8 @@ pub(crate) use format::{
 pub use journal::FsyncPolicy;
 pub(crate) use journal::{Journal, Start as JournalStart};
 pub(crate) use journal_format::{
-    agent_del_line, agent_put_line, del_line, journal_files, msg_line, put_line, read_journal, Op,
+    agent_del_line, agent_put_line, ctx_line, del_line, journal_files, msg_line, put_line,
+    read_journal, Op,
 };
 
 /// What `open` found and repaired.

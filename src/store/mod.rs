@@ -382,13 +382,14 @@ impl SessionStore {
     where
         F: FnMut(&mut SessionRecord),
     {
-        self.replace_with(user_id, agent_id, id, expected_version, |current| {
+        let make = |current: &Arc<Entry>| {
             let mut copy = SessionRecord::clone(&current.record);
             f(&mut copy);
             check_identity(&current.record, &copy)?;
             copy.updated_at = current.next_updated_at();
             self.encode_entry(copy, self.next_version())
-        })
+        };
+        self.replace_with(user_id, agent_id, id, expected_version, make, put_of)
     }
 
     /// The entry of a new version of a session, encoded with the store's limits and format.
@@ -398,8 +399,10 @@ impl SessionStore {
     }
 
     /// Replaces session `id` by the entry `make` makes from the current one (outside any
-    /// lock). If another writer replaced it meanwhile, a compare-and-swap (`expected_version`)
-    /// fails and a plain replacement calls `make` again on the newer entry.
+    /// lock), journaled as the line `line` makes of the current and the new entry (for a
+    /// durable store). If another writer replaced it meanwhile, a compare-and-swap
+    /// (`expected_version`) fails and a plain replacement calls `make` again on the newer
+    /// entry.
     fn replace_with(
         &self,
         user_id: &str,
@@ -407,6 +410,7 @@ impl SessionStore {
         id: &str,
         expected_version: Option<u64>,
         mut make: impl FnMut(&Arc<Entry>) -> Result<Entry, StoreError>,
+        line: impl Fn(&Entry, &Entry) -> Vec<u8>,
     ) -> Result<Versioned, StoreError> {
         self.check_writable()?;
         let not_found = || not_found(user_id, agent_id, id);
@@ -421,7 +425,7 @@ impl SessionStore {
                 .ok_or_else(not_found)?;
             check_version(&current, expected_version)?;
             let entry = Arc::new(make(&current)?);
-            let line = self.journal_line(|| put_line(entry.version, &entry.json));
+            let line = self.journal_line(|| line(&current, &entry));
             let mut data = part.data.write();
             match data.by_id.get(id) {
                 Some(now_there) if Arc::ptr_eq(now_there, &current) => {
@@ -742,6 +746,11 @@ impl SessionStore {
     fn check_id(&self, field: &'static str, value: &str) -> Result<(), StoreError> {
         crate::backend::check_id(field, value, self.inner.max_id_bytes)
     }
+}
+
+/// The journal line of a new version written in full: a `put` of its record.
+fn put_of(_current: &Entry, new: &Entry) -> Vec<u8> {
+    put_line(new.version, &new.json)
 }
 
 fn check_version(entry: &Entry, expected: Option<u64>) -> Result<(), StoreError> {

@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::entry::Entry;
+use super::state_save::appended;
 use super::{SessionStore, SessionStoreBuilder};
-use crate::model::SessionRecord;
+use crate::encode::encode_context_message;
+use crate::model::{parse_timestamp, Msg, SessionRecord};
 use crate::persist::{
     self, corrupt_at, cut_file, decode_agents, decode_shard, decode_shard_keeping_bytes,
     encoder_fingerprint, io_error, journal_files, read_journal, shard_of, Durable, Journal,
@@ -283,6 +285,21 @@ impl SessionStore {
                 load.dirty[shard_of(&user_id, &agent_id, shards)] = true;
                 self.load_msg(&user_id, &agent_id, &session_id, index, *message);
             }
+            Op::Ctx {
+                user_id,
+                agent_id,
+                session_id,
+                base,
+                version,
+                updated_at,
+                messages,
+            } => {
+                load.last_version = load.last_version.max(version);
+                load.dirty[shard_of(&user_id, &agent_id, shards)] = true;
+                let ids = (user_id.as_str(), agent_id.as_str(), session_id.as_str());
+                self.load_ctx(ids, (base, version), &updated_at, messages)
+                    .map_err(|reason| corrupt_at(path, 0, 0, reason))?;
+            }
             Op::AgentPut { record } => {
                 load.agents_dirty = true;
                 self.load_agent_put(*record);
@@ -336,6 +353,53 @@ impl SessionStore {
             self.inner.len.fetch_add(1, Ordering::Relaxed);
         }
         Ok(kept)
+    }
+
+    /// Appends a `ctx` line's messages to the loaded session at version `base`, without
+    /// journaling. A session already at `version` or later, or gone, was saved by a snapshot
+    /// taken after the line was written (and a later line removes it): nothing to do.
+    fn load_ctx(
+        &self,
+        (user_id, agent_id, id): (&str, &str, &str),
+        (base, version): (u64, u64),
+        updated_at: &str,
+        messages: Vec<Msg>,
+    ) -> Result<(), String> {
+        let Some(part) = self.partition(user_id, agent_id) else {
+            return Ok(());
+        };
+        let Some(current) = part.data.read().by_id.get(id).cloned() else {
+            return Ok(());
+        };
+        if current.version >= version {
+            return Ok(());
+        }
+        if current.version != base {
+            return Err(format!(
+                "it appends to version {base} of session {id:?}, which is at version {}",
+                current.version
+            ));
+        }
+        let updated_at = parse_timestamp(updated_at)
+            .ok_or_else(|| format!("its updated_at is not a timestamp: {updated_at:?}"))?;
+        let messages: Vec<Arc<Msg>> = messages.into_iter().map(Arc::new).collect();
+        let encoded = messages
+            .iter()
+            .map(|m| encode_context_message(m))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let entry = appended(
+            &current,
+            &messages,
+            &encoded,
+            updated_at,
+            version,
+            usize::MAX,
+        )
+        .map_err(|e| e.to_string())?;
+        // Replay runs on one thread: nothing replaced `current` meanwhile.
+        part.data.write().replace(Arc::new(entry));
+        Ok(())
     }
 
     /// Removes loaded sessions, without journaling.

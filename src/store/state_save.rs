@@ -8,6 +8,7 @@ use super::entry::Entry;
 use super::{splice, SessionStore};
 use crate::encode::{check_record_size, encode_context_message};
 use crate::model::{AgentState, Msg, SessionRecord};
+use crate::persist::ctx_line;
 use crate::{StoreError, Versioned};
 
 impl SessionStore {
@@ -33,13 +34,14 @@ impl SessionStore {
         id: &str,
         state: AgentState,
     ) -> Result<Versioned, StoreError> {
-        self.replace_with(user_id, agent_id, id, None, move |current| {
+        let make = move |current: &Arc<Entry>| {
             // The old state's copy is cheap: its messages are shared, not copied.
             let mut copy = SessionRecord::clone(&current.record);
             copy.state = state.clone();
             copy.updated_at = current.next_updated_at();
             self.encode_entry(copy, self.next_version())
-        })
+        };
+        self.replace_with(user_id, agent_id, id, None, make, super::put_of)
     }
 
     /// Appends `messages` to the session's `state.context`, oldest first; `updated_at` is set
@@ -73,24 +75,56 @@ impl SessionStore {
             .iter()
             .map(|m| encode_context_message(m))
             .collect::<Result<Vec<_>, _>>()?;
-        self.replace_with(user_id, agent_id, id, None, |current| {
-            let mut copy = SessionRecord::clone(&current.record);
-            copy.state.context.extend(messages.iter().cloned());
-            copy.updated_at = current.next_updated_at();
-            let version = self.next_version();
-            let Some(marks) = current.marks else {
-                return self.encode_entry(copy, version);
-            };
-            let updated_at = format!("\"{}\"", copy.timestamp_format.format(&copy.updated_at));
-            let (json, marks) =
-                splice::append_context(&current.json, marks, updated_at.as_bytes(), &encoded);
-            check_record_size(&copy.id, json.len(), self.inner.max_record_bytes)?;
-            Ok(Entry {
-                record: Arc::new(copy),
-                json: Arc::from(json),
-                version,
-                marks,
-            })
-        })
+        let make = |current: &Arc<Entry>| {
+            let updated_at = current.next_updated_at();
+            let max = self.inner.max_record_bytes;
+            appended(
+                current,
+                &messages,
+                &encoded,
+                updated_at,
+                self.next_version(),
+                max,
+            )
+        };
+        // The journal gets the new messages, not the record: its line does not grow with the
+        // context either.
+        let line = |current: &Entry, new: &Entry| {
+            let record = &new.record;
+            let updated_at = record.timestamp_format.format(&record.updated_at);
+            let ids = (user_id, agent_id, id);
+            ctx_line(ids, (current.version, new.version), &updated_at, &encoded)
+        };
+        self.replace_with(user_id, agent_id, id, None, make, line)
     }
+}
+
+/// `current` with `messages` (whose encodings are `encoded`) appended to its `state.context`,
+/// as version `version` with `updated_at`: spliced into the stored JSON where its marks
+/// allow, encoded whole otherwise. Refused past `max_record_bytes`.
+pub(super) fn appended(
+    current: &Entry,
+    messages: &[Arc<Msg>],
+    encoded: &[Vec<u8>],
+    updated_at: chrono::DateTime<chrono::Utc>,
+    version: u64,
+    max_record_bytes: usize,
+) -> Result<Entry, StoreError> {
+    let mut copy = SessionRecord::clone(&current.record);
+    copy.state.context.extend(messages.iter().cloned());
+    copy.updated_at = updated_at;
+    let format = copy.timestamp_format;
+    let Some(marks) = current.marks else {
+        return Entry::encode(copy, version, max_record_bytes, format);
+    };
+    let updated_at = format!("\"{}\"", format.format(&copy.updated_at));
+    let (json, marks) =
+        splice::append_context(&current.json, marks, updated_at.as_bytes(), encoded);
+    check_record_size(&copy.id, json.len(), max_record_bytes)?;
+    Ok(Entry {
+        record: Arc::new(copy),
+        json: Arc::from(json),
+        version,
+        marks,
+    })
 }
