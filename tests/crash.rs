@@ -77,7 +77,7 @@ fn step(i: usize) -> Step {
     let id = format!("s{target}");
     match i % 4 {
         0 | 1 => Step::Create { id, user, agent },
-        2 if (i / 4) % 2 == 0 => Step::Rename {
+        2 if (i / 4).is_multiple_of(2) => Step::Rename {
             id,
             user,
             agent,
