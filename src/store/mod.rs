@@ -27,7 +27,7 @@ use crate::persist::{del_line, put_line, shard_of, Durable};
 use crate::{ListQuery, ListSessionsResponse, NewSession, StoreError, Versioned};
 use entry::Entry;
 use maintenance::Handles;
-use partition::Partition;
+use partition::{Partition, PartitionData};
 
 pub use builder::SessionStoreBuilder;
 
@@ -566,73 +566,70 @@ impl SessionStore {
     /// Cost: O(log n + offset + page size), n being this user and agent's session count; a
     /// filter (`source`, `source_schedule_id`, `workspace_id`) adds a scan of those n.
     pub fn list(&self, query: &ListQuery) -> ListSessionsResponse {
-        let Some(part) = self.partition(&query.user_id, &query.agent_id) else {
-            return ListSessionsResponse::default();
-        };
-        let data = part.data.read();
-        if let Some(page) = data.cached_first_page(query) {
-            let total = data.by_id.len();
-            let sessions = page.records.to_vec();
-            drop(data);
-            return ListSessionsResponse { sessions, total };
-        }
-        let (page, total) = data.select(query);
-        // Bring every record into cache with plain loads before the atomic increments: a
-        // locked increment waits for its cache line and holds back the loads after it, so
-        // cloning cold `Arc`s one by one would pay each miss in turn.
-        for slot in &page {
-            std::hint::black_box(Arc::strong_count(&slot.record));
-        }
-        let sessions = page.iter().map(|s| Arc::clone(&s.record)).collect();
-        drop(data);
-        ListSessionsResponse { sessions, total }
+        self.read_partition(&query.user_id, &query.agent_id, |data| {
+            if let Some(page) = data.cached_first_page(query) {
+                let total = data.by_id.len();
+                let sessions = page.records.to_vec();
+                return ListSessionsResponse { sessions, total };
+            }
+            let (page, total) = data.select(query);
+            // Bring every record into cache with plain loads before the atomic increments: a
+            // locked increment waits for its cache line and holds back the loads after it, so
+            // cloning cold `Arc`s one by one would pay each miss in turn.
+            for slot in &page {
+                std::hint::black_box(Arc::strong_count(&slot.record));
+            }
+            let sessions = page.iter().map(|s| Arc::clone(&s.record)).collect();
+            ListSessionsResponse { sessions, total }
+        })
+        .unwrap_or_default()
     }
 
     /// The list answer as JSON bytes: the same bytes as
     /// `serde_json::to_vec(&store.list(query))`, made by concatenating each session's cached
     /// encoding (nothing is serialized).
     pub fn list_json(&self, query: &ListQuery) -> Vec<u8> {
-        let Some(part) = self.partition(&query.user_id, &query.agent_id) else {
+        let page = self.read_partition(&query.user_id, &query.agent_id, |data| {
+            let total = data.by_id.len();
+            if let Some(page) = data.cached_first_page(query) {
+                let mut out = Vec::with_capacity(
+                    list_body::HEAD.len() + page.json.len() + list_body::TAIL.len() + 21,
+                );
+                out.extend_from_slice(list_body::HEAD);
+                out.extend_from_slice(page.json);
+                return (out, total);
+            }
+            let (page, total) = data.select(query);
+            // The page is copied under the read lock (a memcpy of the cached bytes, nothing
+            // is serialized), which spares an atomic increment and decrement per session. Its
+            // cache lines are loaded first, all at once, as in `list`.
+            let mut body = 0;
+            for slot in &page {
+                body += slot.json.len() + 1;
+                std::hint::black_box(touch(&slot.json));
+            }
+            let mut out =
+                Vec::with_capacity(list_body::HEAD.len() + body + list_body::TAIL.len() + 21);
+            out.extend_from_slice(list_body::HEAD);
+            for (i, slot) in page.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&slot.json);
+            }
+            (out, total)
+        });
+        let Some((mut out, total)) = page else {
             return list_body::EMPTY.to_vec();
         };
-        let data = part.data.read();
-        if let Some(page) = data.cached_first_page(query) {
-            let total = data.by_id.len();
-            let mut out = Vec::with_capacity(
-                list_body::HEAD.len() + page.json.len() + list_body::TAIL.len() + 21,
-            );
-            out.extend_from_slice(list_body::HEAD);
-            out.extend_from_slice(page.json);
-            drop(data);
-            list_body::finish(&mut out, total);
-            return out;
-        }
-        let (page, total) = data.select(query);
-        // The page is copied under the read lock (a memcpy of the cached bytes, nothing is
-        // serialized), which spares an atomic increment and decrement per session. Its cache
-        // lines are loaded first, all at once, as in `list`.
-        let mut body = 0;
-        for slot in &page {
-            body += slot.json.len() + 1;
-            std::hint::black_box(touch(&slot.json));
-        }
-        let mut out = Vec::with_capacity(list_body::HEAD.len() + body + list_body::TAIL.len() + 21);
-        out.extend_from_slice(list_body::HEAD);
-        for (i, slot) in page.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(&slot.json);
-        }
-        drop(data);
         list_body::finish(&mut out, total);
         out
     }
 
     /// How many sessions `user_id` has with `agent_id`.
     pub fn count(&self, user_id: &str, agent_id: &str) -> usize {
-        self.partition(user_id, agent_id)
-            .map_or(0, |p| p.data.read().by_id.len())
+        self.read_partition(user_id, agent_id, |data| data.by_id.len())
+            .unwrap_or(0)
     }
 
     /// How many sessions the store holds. Exact when no writer is running; otherwise it may
@@ -699,9 +696,24 @@ impl SessionStore {
     }
 
     fn entry(&self, user_id: &str, agent_id: &str, id: &str) -> Option<Arc<Entry>> {
-        let part = self.partition(user_id, agent_id)?;
-        let data = part.data.read();
-        data.by_id.get(id).cloned()
+        self.read_partition(user_id, agent_id, |data| data.by_id.get(id).cloned())?
+    }
+
+    /// `read` of (user, agent)'s partition under its read lock, if the partition exists.
+    ///
+    /// For the read paths: the partition is reached under the user map's guard (the allowed
+    /// order, map guard then partition lock) instead of through a clone of its `Arc`, which
+    /// spares two locked read-modify-writes of a line every reader of the partition shares.
+    /// `read` must not call the store again.
+    fn read_partition<R>(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        read: impl FnOnce(&PartitionData) -> R,
+    ) -> Option<R> {
+        let agents = self.inner.users.get(user_id)?;
+        let data = agents.get(agent_id)?.data.read();
+        Some(read(&data))
     }
 
     /// The partition of (user, agent), if it exists. The map guard is dropped on return.
