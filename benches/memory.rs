@@ -15,12 +15,16 @@
 //!   process really costs, allocator overhead and fragmentation included. `SQLite` allocates with
 //!   C `malloc`, outside the Rust allocator, so for it only RSS is meaningful.
 //!
+//! Beside the store, three floors hold what it keeps of each session and nothing else (no
+//! index, no map): the typed record alone, the compact JSON alone, and both.
+//!
 //! Prints a markdown table (copied into BENCHMARKS.md).
 
 mod common;
 
 use std::alloc::System;
 use std::process::Command;
+use std::sync::Arc;
 
 use agent_sessions::model::SessionRecord;
 use agent_sessions::SessionStore;
@@ -30,6 +34,9 @@ use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// The floors measured beside the store (see [`Sink::Floor`]).
+const FLOORS: &[&str] = &["floor_typed", "floor_json", "floor_typed_and_json"];
 
 /// How many large (100-message) and medium (12-message) sessions the large cases load.
 const BIG_CASES: usize = 1_000;
@@ -64,9 +71,26 @@ enum Sink {
     Store(SessionStore),
     Naive(NaiveMap),
     Sqlite(Sqlite),
+    /// The floors of what the store keeps of each session: its typed record alone, its
+    /// compact JSON alone, or both (each behind an `Arc`, in a `Vec`: no index, no map).
+    Floor {
+        typed: bool,
+        json: bool,
+        kept: std::cell::RefCell<Vec<FloorItem>>,
+    },
 }
 
+type FloorItem = (Option<Arc<SessionRecord>>, Option<Arc<[u8]>>);
+
 impl Sink {
+    fn floor(typed: bool, json: bool) -> Self {
+        Sink::Floor {
+            typed,
+            json,
+            kept: std::cell::RefCell::default(),
+        }
+    }
+
     fn put(&self, rec: SessionRecord) {
         match self {
             Sink::Store(s) => {
@@ -74,6 +98,10 @@ impl Sink {
             }
             Sink::Naive(m) => m.insert(rec),
             Sink::Sqlite(db) => db.insert(&rec),
+            Sink::Floor { typed, json, kept } => {
+                let bytes = json.then(|| Arc::from(serde_json::to_vec(&rec).expect("encode")));
+                kept.borrow_mut().push((typed.then(|| Arc::new(rec)), bytes));
+            }
         }
     }
 }
@@ -91,6 +119,9 @@ fn child(backend: &str, shape: Shape, n: usize) {
         "store" => Sink::Store(SessionStore::new()),
         "naive_hashmap" => Sink::Naive(NaiveMap::default()),
         "sqlite" => Sink::Sqlite(Sqlite::new()),
+        "floor_typed" => Sink::floor(true, false),
+        "floor_json" => Sink::floor(false, true),
+        "floor_typed_and_json" => Sink::floor(true, true),
         other => panic!("unknown backend {other}"),
     };
     let mut json = 0usize;
@@ -147,7 +178,7 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter argument, if any, is ignored.
     let mut cases: Vec<(&str, &str, usize)> = Vec::new();
     for n in common::sizes() {
-        for backend in ["store", "naive_hashmap", "sqlite"] {
+        for backend in FLOORS.iter().chain(&["store", "naive_hashmap", "sqlite"]) {
             cases.push((backend, "small", n));
         }
     }
