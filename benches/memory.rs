@@ -100,7 +100,8 @@ impl Sink {
             Sink::Sqlite(db) => db.insert(&rec),
             Sink::Floor { typed, json, kept } => {
                 let bytes = json.then(|| Arc::from(serde_json::to_vec(&rec).expect("encode")));
-                kept.borrow_mut().push((typed.then(|| Arc::new(rec)), bytes));
+                kept.borrow_mut()
+                    .push((typed.then(|| Arc::new(rec)), bytes));
             }
         }
     }
