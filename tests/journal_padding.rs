@@ -1,5 +1,5 @@
-//! The journal's format 2: a header line, the lines, then zero padding written ahead of them so
-//! that an fsync flushes data only. While a store is open its journal is padded; a crash leaves
+//! The journal's formats 2 and 3: a header line, the lines, then zero padding written ahead of
+//! them so that an fsync flushes data only. While a store is open its journal is padded; a crash leaves
 //! the padding, and recovery finds the log's end exactly (the first zero byte where a line
 //! would start), drops a torn line followed by zeros, and refuses non-zero bytes after the end.
 //! A closed store's journal ends with its last line. Directories of format 1 (unpadded
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use agent_sessions::{FsyncPolicy, NewSession, SessionStore, StoreError};
 use tempfile::TempDir;
 
-const HEADER: &[u8] = b"{\"format\":\"agent-sessions/journal\",\"version\":2}\n";
+const HEADER: &[u8] = b"{\"format\":\"agent-sessions/journal\",\"version\":3}\n";
 
 fn open(dir: &Path) -> SessionStore {
     SessionStore::builder()
@@ -243,14 +243,54 @@ fn a_journal_of_an_unknown_version_is_refused() {
     let path = dir.path().join("journal-0000000000000000.jsonl");
     fs::write(
         &path,
-        b"{\"format\":\"agent-sessions/journal\",\"version\":3}\n",
+        b"{\"format\":\"agent-sessions/journal\",\"version\":4}\n",
     )
     .unwrap();
     let err = SessionStore::open(dir.path()).unwrap_err();
     assert!(
-        matches!(&err, StoreError::UnsupportedVersion { found: 3, supported: 2, path: p } if p == &path),
+        matches!(&err, StoreError::UnsupportedVersion { found: 4, supported: 3, path: p } if p == &path),
         "{err}"
     );
+}
+
+/// A journal of version 2 (the previous crate's: the same layout, no `ctx` lines) replays
+/// as it is, and is continued in a new file of version 3, so that a reader of version 2 never
+/// meets a `ctx` line in a file it thinks it can read.
+#[test]
+fn a_version_2_journal_replays_and_is_continued_in_a_new_file() {
+    let dir = TempDir::new().unwrap();
+    let store = open(dir.path());
+    store.create(NewSession::new("u", "a").id("s1")).unwrap();
+    store.create(NewSession::new("u", "a").id("s2")).unwrap();
+    drop(store);
+    let files = journals(dir.path());
+    assert_eq!(files.len(), 1);
+    let old = &files[0];
+    let v2 = String::from_utf8(fs::read(old).unwrap()).unwrap().replacen(
+        "\"version\":3}",
+        "\"version\":2}",
+        1,
+    );
+    fs::write(old, &v2).unwrap();
+
+    let store = open(dir.path());
+    assert_eq!(store.recovery().unwrap().journal_ops, 2);
+    assert_eq!(store.len(), 2);
+    store.delete("u", "a", "s1").unwrap();
+    assert_eq!(
+        fs::read_to_string(old).unwrap(),
+        v2,
+        "the version-2 file is left as it was"
+    );
+    let files = journals(dir.path());
+    assert_eq!(files.len(), 2);
+    assert!(fs::read(&files[1]).unwrap().starts_with(HEADER));
+    drop(store);
+
+    let store = open(dir.path());
+    assert_eq!(store.recovery().unwrap().journal_ops, 3);
+    assert_eq!(store.len(), 1);
+    assert!(store.get("u", "a", "s2").is_some());
 }
 
 /// A directory of format 1 without a snapshot, as that version wrote it: one journal file,
@@ -283,7 +323,7 @@ fn a_version_1_journal_replays_exactly_and_is_continued_in_a_new_file() {
     assert_eq!(store.len(), 1);
     assert_eq!(store.get("u", "a", "s1").unwrap().config.name, "renamed");
     store.create(NewSession::new("u", "a").id("s3")).unwrap();
-    // The version-1 file is left as it was; new lines go to a new file of version 2.
+    // The version-1 file is left as it was; new lines go to a new file of version 3.
     assert_eq!(fs::read(&old).unwrap(), v1.as_bytes());
     let files = journals(dir.path());
     assert_eq!(files.len(), 2);

@@ -17,9 +17,9 @@
 //! durability benchmark (8 writers, 2 cores) this made about a third more creates share each
 //! fsync. A lone writer never yields (nobody was released), and no clock is involved.
 //!
-//! The file is zero-filled ahead of its lines (format version 2, see `journal_format.rs`) by a
-//! thread of the journal's own, `fill_ahead`, which writes the zeros a piece at a time and
-//! fdatasyncs each piece. A line written over those zeros lands in blocks the file already
+//! The file is zero-filled ahead of its lines (format versions 2 and 3, see
+//! `journal_format.rs`) by a thread of the journal's own, `fill_ahead`, which writes the zeros
+//! a piece at a time and fdatasyncs each piece. A line written over those zeros lands in blocks the file already
 //! has, inside its length, so the leader's `sync_data` flushes data only: no size or extent
 //! change to commit. The leader never waits for that thread, except when its write reaches the
 //! one piece being written at that moment; past the zero-filled space it writes anyway and the
@@ -116,10 +116,10 @@ struct Group {
 /// Which file [`Journal::open`] writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Start {
-    /// A new version-2 file. Only for a file that is absent or holds nothing to keep: it is
+    /// A new file of the version this crate writes. Only for a file that is absent or holds nothing to keep: it is
     /// emptied.
     New,
-    /// An existing version-2 file whose log ends at byte `end` (zeros may follow).
+    /// An existing file of the version this crate writes, whose log ends at byte `end` (zeros may follow).
     Append { end: u64 },
 }
 
@@ -393,8 +393,8 @@ impl Drop for Journal {
     }
 }
 
-/// Creates (or empties) a version-2 journal file and writes its header, fsynced; returns it
-/// with the log's end.
+/// Creates (or empties) a journal file of the version this crate writes and writes its
+/// header, fsynced; returns it with the log's end.
 fn new_file(path: &Path) -> io::Result<(File, u64)> {
     let file = files::open_rw(path, true)?;
     let header = header_line();

@@ -16,8 +16,9 @@
 //!
 //! Two file layouts, told apart by the first line:
 //!
-//! - **Version 2** (written now): a header line, `{"format":"agent-sessions/journal","version":2}`,
-//!   then the lines, then zero bytes up to the file's length. The file is zero-filled ahead of
+//! - **Versions 3 (written now) and 2**: a header line, `{"format":"agent-sessions/journal","version":3}`,
+//!   then the lines, then zero bytes up to the file's length. Version 3 may hold `ctx` lines;
+//!   version 2 does not, and is continued in a new file of version 3. The file is zero-filled ahead of
 //!   the lines (see `journal.rs`), so appending a line changes no metadata. The log ends at the
 //!   first zero byte where a line would start; everything after it must be zero. A line cut
 //!   short (no newline before the zeros or the end of the file) is a torn tail.
@@ -231,11 +232,16 @@ impl Line {
     }
 }
 
-/// The journal layout this crate writes (see the module's docs); it reads 1 and 2.
-pub(crate) const JOURNAL_VERSION: u64 = 2;
+/// The journal version this crate writes (see the module's docs); it reads 1, 2 and 3.
+/// Version 3 has version 2's layout and may hold `ctx` lines, which a reader of version 2
+/// would refuse in the middle of a file, or drop as a torn line at its end: the version
+/// makes it refuse the file whole, changing nothing.
+pub(crate) const JOURNAL_VERSION: u64 = 3;
+/// The versions with a header line (and zero padding) this crate reads.
+const HEADED_VERSIONS: [u64; 2] = [2, 3];
 const JOURNAL_FORMAT: &str = "agent-sessions/journal";
 
-/// The first line of a journal file of version 2.
+/// The first line of a journal file this crate writes.
 pub(crate) fn header_line() -> Vec<u8> {
     format!("{{\"format\":\"{JOURNAL_FORMAT}\",\"version\":{JOURNAL_VERSION}}}\n").into_bytes()
 }
@@ -342,8 +348,8 @@ pub(crate) fn read_journal(path: &Path, may_be_torn: bool) -> Result<JournalCont
     Ok(contents(ops, None, bytes.len()))
 }
 
-/// The version of a journal file and where its lines start: a version-2 file starts with
-/// its header line; anything else is version 1, lines from the first byte (a header cut short
+/// The version of a journal file and where its lines start: a file of version 2 or 3
+/// starts with its header line; anything else is version 1, lines from the first byte (a header cut short
 /// by a crash is read as a version-1 torn line, which it is: no line follows an unsynced
 /// header).
 fn read_header(path: &Path, bytes: &[u8]) -> Result<(u64, usize), StoreError> {
@@ -368,7 +374,7 @@ fn read_header(path: &Path, bytes: &[u8]) -> Result<(u64, usize), StoreError> {
             format!("its format is {:?}, not {JOURNAL_FORMAT:?}", header.format),
         ));
     }
-    if header.version != JOURNAL_VERSION {
+    if !HEADED_VERSIONS.contains(&header.version) {
         return Err(StoreError::UnsupportedVersion {
             path: path.to_path_buf(),
             found: header.version,

@@ -33,7 +33,7 @@ pub use journal::FsyncPolicy;
 pub(crate) use journal::{Journal, Start as JournalStart};
 pub(crate) use journal_format::{
     agent_del_line, agent_put_line, ctx_line, del_line, journal_files, msg_line, put_line,
-    read_journal, Op,
+    read_journal, Op, JOURNAL_VERSION,
 };
 
 /// What `open` found and repaired.

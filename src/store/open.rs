@@ -15,7 +15,8 @@ use crate::model::{parse_timestamp, Msg, SessionRecord};
 use crate::persist::{
     self, corrupt_at, cut_file, decode_agents, decode_shard, decode_shard_keeping_bytes,
     encoder_fingerprint, io_error, journal_files, read_journal, shard_of, Durable, Journal,
-    JournalStart, Manifest, Op, Recovery, Saved, ShardRef, Stored, TornTail, MANIFEST,
+    JournalStart, Manifest, Op, Recovery, Saved, ShardRef, Stored, TornTail, JOURNAL_VERSION,
+    MANIFEST,
 };
 use crate::StoreError;
 
@@ -88,11 +89,12 @@ impl SessionStore {
         // above, after its journal was replayed; temp files of interrupted writes go here).
         load.recovery.temp_files_removed =
             persist::remove_temp_files(dir).map_err(io_error(dir))?;
-        // Appends go on in the last journal if it is of version 2 (its lines end at `end`);
-        // after a version-1 journal with lines, in a new one, so that no file mixes layouts.
+        // Appends go on in the last journal if it is of the version this crate writes (its
+        // lines end at `end`); after an older journal with lines (or a header), in a new one,
+        // so that no file mixes versions.
         let last_no = journals.last().map_or(first_journal, |(n, _)| *n);
         let (journal_no, start) = match last {
-            Some((2.., end)) => (last_no, JournalStart::Append { end }),
+            Some((v, end)) if v == JOURNAL_VERSION => (last_no, JournalStart::Append { end }),
             Some((_, end)) if end > 0 => (last_no + 1, JournalStart::New),
             _ => (last_no, JournalStart::New),
         };
