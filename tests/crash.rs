@@ -16,6 +16,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use agent_sessions::model::{ContentBlock, Msg, Role};
 use agent_sessions::{FsyncPolicy, ListQuery, NewSession, SessionStore};
 
+#[path = "common/store_files.rs"]
+mod store_files;
+
 const CHILD_DIR: &str = "AGENT_SESSIONS_CRASH_CHILD_DIR";
 const MAX_OPS: usize = 20_000;
 /// Markers of the child's acknowledgements. They may share a line with the test harness's own
@@ -338,15 +341,8 @@ fn acknowledged_writes_survive_sigkill() {
 
 /// How many journal files of `dir` end with zero padding.
 fn padded_journals(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("journal-")
-        })
+    store_files::journals(dir)
+        .iter()
         .filter(|p| std::fs::read(p).unwrap().last() == Some(&0))
         .count()
 }

@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use agent_sessions::{FsyncPolicy, NewSession, SessionStore, StoreError};
+
+#[path = "common/store_files.rs"]
+mod store_files;
+use store_files::journals;
 use tempfile::TempDir;
 
 const HEADER: &[u8] = b"{\"format\":\"agent-sessions/journal\",\"version\":3}\n";
@@ -24,21 +28,6 @@ fn open(dir: &Path) -> SessionStore {
         .fsync(FsyncPolicy::Always)
         .open(dir)
         .unwrap()
-}
-
-fn journals(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("journal-")
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 /// The byte after the last newline: the log's end in a file without a torn line.

@@ -5,6 +5,9 @@
 
 use std::path::Path;
 
+#[path = "common/store_files.rs"]
+mod store_files;
+
 use agent_sessions::model::{SessionRecord, TimestampFormat};
 use agent_sessions::{ListQuery, SessionStore, StoreError};
 use proptest::prelude::*;
@@ -153,26 +156,11 @@ fn store_with_sessions(dir: &Path) {
     store.snapshot().unwrap();
 }
 
-fn shard_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("shard-")
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn a_shard_changed_by_hand_is_encoded_again_and_rewritten() {
     let dir = tempfile::tempdir().unwrap();
     store_with_sessions(dir.path());
-    let file = shard_files(dir.path())
+    let file = store_files::files_named(dir.path(), "shard-")
         .into_iter()
         .find(|f| std::fs::read_to_string(f).unwrap().contains("\"kept-3\""))
         .unwrap();

@@ -4,7 +4,11 @@
 //! escaping), and what it stores survives a reopen.
 
 use std::path::Path;
+
+#[path = "common/store_files.rs"]
+mod store_files;
 use std::sync::Arc;
+use store_files::journals;
 
 use agent_sessions::model::{ContentBlock, Msg, Role, SessionRecord, TimestampFormat};
 use agent_sessions::{SessionStore, StoreError};
@@ -255,20 +259,14 @@ fn a_refused_append_changes_nothing() {
     assert!(matches!(missing, Err(StoreError::NotFound { .. })));
 }
 
-/// The journal files of `dir`, oldest first.
-fn journals(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("journal-")
-        })
-        .collect();
-    out.sort();
-    out
+/// Appends `line` to the last journal of `dir`, after its last complete line.
+fn append_to_journal(dir: &Path, line: &str) {
+    let journal = journals(dir).pop().unwrap();
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes.truncate(bytes.iter().rposition(|&b| b == b'\n').unwrap() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    std::fs::write(&journal, &bytes).unwrap();
 }
 
 /// The lines of a journal file (its header included), without its zero padding.
@@ -340,12 +338,7 @@ fn an_append_already_in_the_snapshot_is_not_replayed_twice() {
     // it: what a snapshot racing the append can leave.
     store.snapshot().unwrap();
     drop(store);
-    let journal = journals(dir.path()).pop().unwrap();
-    let mut bytes = std::fs::read(&journal).unwrap();
-    bytes.truncate(bytes.iter().rposition(|&b| b == b'\n').unwrap() + 1);
-    bytes.extend_from_slice(ctx.as_bytes());
-    bytes.push(b'\n');
-    std::fs::write(&journal, &bytes).unwrap();
+    append_to_journal(dir.path(), &ctx);
 
     let reopened = SessionStore::open(dir.path()).unwrap();
     assert_eq!(reopened.recovery().unwrap().journal_ops, 1);
@@ -362,12 +355,7 @@ fn an_append_already_in_the_snapshot_is_not_replayed_twice() {
         &format!("\"version\":{}", after.version + 6),
     );
     assert_ne!(wrong, ctx);
-    let journal = journals(dir.path()).pop().unwrap();
-    let mut bytes = std::fs::read(&journal).unwrap();
-    bytes.truncate(bytes.iter().rposition(|&b| b == b'\n').unwrap() + 1);
-    bytes.extend_from_slice(wrong.as_bytes());
-    bytes.push(b'\n');
-    std::fs::write(&journal, &bytes).unwrap();
+    append_to_journal(dir.path(), &wrong);
     let err = SessionStore::open(dir.path()).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("appends to version"), "{err}");

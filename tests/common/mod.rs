@@ -6,6 +6,7 @@
 pub mod binary;
 pub mod jwt;
 pub mod redis_env;
+pub mod store_files;
 
 use std::collections::HashMap;
 
