@@ -17,6 +17,8 @@
 //! Anything else is parsed and encoded again, as before, and its shard is written anew by the
 //! next snapshot.
 
+use std::sync::OnceLock;
+
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 use crate::encode::encode_record;
@@ -37,7 +39,18 @@ pub(crate) fn checksum(bytes: &[u8]) -> u64 {
 
 /// The fingerprint of this crate's record encoder with timestamps in `format`; `None` (no
 /// stored bytes are ever kept) if a canary failed to parse or encode, which a test rules out.
+/// Computed once per format per process: it cannot change while the process runs.
 pub(crate) fn encoder_fingerprint(format: TimestampFormat) -> Option<u64> {
+    static RFC3339: OnceLock<Option<u64>> = OnceLock::new();
+    static NAIVE: OnceLock<Option<u64>> = OnceLock::new();
+    let cell = match format {
+        TimestampFormat::Rfc3339 => &RFC3339,
+        TimestampFormat::Naive => &NAIVE,
+    };
+    *cell.get_or_init(|| compute_fingerprint(format))
+}
+
+fn compute_fingerprint(format: TimestampFormat) -> Option<u64> {
     let mut hash = Xxh3::new();
     hash.update(&ENCODING_REVISION.to_le_bytes());
     let canaries: Vec<SessionRecord> = serde_json::from_str(CANARIES).ok()?;
@@ -66,7 +79,7 @@ mod tests {
     fn the_fingerprint_tells_timestamp_formats_apart_and_is_stable() {
         let rfc = encoder_fingerprint(TimestampFormat::Rfc3339);
         assert!(rfc.is_some());
-        assert_eq!(rfc, encoder_fingerprint(TimestampFormat::Rfc3339));
+        assert_eq!(rfc, compute_fingerprint(TimestampFormat::Rfc3339));
         assert_ne!(rfc, encoder_fingerprint(TimestampFormat::Naive));
     }
 
